@@ -1,0 +1,226 @@
+"""Value types shared by every layer: ``Headers``, ``Timings`` and the ``Timeout`` settings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from dataclasses import dataclass
+from typing import Any, Union
+
+__all__ = ["Headers", "HeadersLike", "Timeout", "TimeoutLike", "Timings"]
+
+HeadersLike = Union["Headers", Mapping[str, str], Iterable[tuple[str, str]]]
+
+
+def _text(value: str | bytes) -> str:
+    # Header bytes on the wire are ISO-8859-1 (RFC 9110 section 5.5); decoding that way
+    # never fails and round-trips every byte.
+    return value if isinstance(value, str) else value.decode("latin-1")
+
+
+class Headers(MutableMapping[str, str]):
+    """Case-insensitive, ordered HTTP header fields that keep repeated names.
+
+    ``headers["set-cookie"]`` joins repeated fields with ``", "``; ``get_list`` returns them
+    one by one. Iteration yields each distinct name once, in first-seen order and case.
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, headers: HeadersLike | None = None) -> None:
+        # (lower-case name, name as given, value): lookups never call lower() per field.
+        self._items: list[tuple[str, str, str]] = []
+        if headers is not None:
+            self.update_multi(headers)
+
+    @classmethod
+    def _from_raw(cls, raw: Iterable[tuple[bytes, bytes]]) -> Headers:
+        """Build from raw ``(name, value)`` byte pairs as they came off the wire."""
+        h = cls.__new__(cls)
+        h._items = [
+            (n.decode("latin-1").lower(), n.decode("latin-1"), v.decode("latin-1"))
+            for n, v in raw
+        ]
+        return h
+
+    def update_multi(self, headers: HeadersLike) -> None:
+        """Append every field of ``headers``, keeping repeats (unlike ``update``)."""
+        if isinstance(headers, Headers):
+            self._items.extend(headers._items)
+            return
+        pairs = headers.items() if isinstance(headers, Mapping) else headers
+        for name, value in pairs:
+            self.add(name, value)
+
+    def add(self, name: str | bytes, value: str | bytes) -> None:
+        """Append a field, keeping any earlier field of the same name."""
+        n = _text(name)
+        self._items.append((n.lower(), n, _text(value)))
+
+    def get_list(self, name: str) -> list[str]:
+        """Every value of ``name``, in order; empty when absent."""
+        key = name.lower()
+        return [v for k, _, v in self._items if k == key]
+
+    def multi_items(self) -> list[tuple[str, str]]:
+        """Every field as ``(name, value)``, repeats and order kept."""
+        return [(n, v) for _, n, v in self._items]
+
+    raw = multi_items
+
+    def copy(self) -> Headers:
+        h = Headers.__new__(Headers)
+        h._items = list(self._items)
+        return h
+
+    def __getitem__(self, name: str) -> str:
+        key = name.lower()
+        values = [v for k, _, v in self._items if k == key]
+        if not values:
+            raise KeyError(name)
+        return values[0] if len(values) == 1 else ", ".join(values)
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        key = name.lower()
+        for k, _, v in self._items:
+            if k == key:
+                break
+        else:
+            return default
+        return self[name]
+
+    def __setitem__(self, name: str, value: str) -> None:
+        n = _text(name)
+        key = n.lower()
+        self._items = [item for item in self._items if item[0] != key]
+        self._items.append((key, n, _text(value)))
+
+    def __delitem__(self, name: str) -> None:
+        key = name.lower()
+        kept = [item for item in self._items if item[0] != key]
+        if len(kept) == len(self._items):
+            raise KeyError(name)
+        self._items = kept
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        key = name.lower()
+        return any(k == key for k, _, _ in self._items)
+
+    def __iter__(self) -> Iterator[str]:
+        seen: set[str] = set()
+        for k, n, _ in self._items:
+            if k not in seen:
+                seen.add(k)
+                yield n
+
+    def __len__(self) -> int:
+        return len({k for k, _, _ in self._items})
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Headers):
+            mine, theirs = self._items, other._items
+        elif isinstance(other, Mapping | list | tuple):
+            try:
+                theirs = Headers(other)._items
+            except (TypeError, ValueError):
+                return NotImplemented
+            mine = self._items
+        else:
+            return NotImplemented
+        return sorted((k, v) for k, _, v in mine) == sorted((k, v) for k, _, v in theirs)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Headers({self.multi_items()!r})"
+
+
+@dataclass(slots=True)
+class Timings:
+    """Where the time of one request went, in seconds; a phase that did not happen is 0.0.
+
+    ``dns``, ``connect`` and ``tls`` are non-zero only on the request that opened the
+    connection; ``wait`` runs from the end of sending to the response head (time to first
+    byte); ``receive`` from the head to the end of the body.
+    """
+
+    dns: float = 0.0
+    connect: float = 0.0
+    tls: float = 0.0
+    send: float = 0.0
+    wait: float = 0.0
+    receive: float = 0.0
+    total: float = 0.0
+    tls_resumed: bool = False
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
+
+
+class Timeout:
+    """Time limits per phase in seconds (``None`` = no limit).
+
+    ``Timeout(5.0)`` sets all four; keywords set one phase each and default to
+    ``connect=10, read=60, write=60, pool=10``.
+    """
+
+    __slots__ = ("connect", "pool", "read", "write")
+
+    def __init__(
+        self,
+        timeout: float | None = UNSET,
+        *,
+        connect: float | None = UNSET,
+        read: float | None = UNSET,
+        write: float | None = UNSET,
+        pool: float | None = UNSET,
+    ) -> None:
+        def pick(value: float | None, default: float) -> float | None:
+            if value is not UNSET:
+                return value
+            return default if timeout is UNSET else timeout
+
+        self.connect: float | None = pick(connect, 10.0)
+        self.read: float | None = pick(read, 60.0)
+        self.write: float | None = pick(write, 60.0)
+        self.pool: float | None = pick(pool, 10.0)
+        for phase in ("connect", "read", "write", "pool"):
+            value = getattr(self, phase)
+            if value is not None and (not isinstance(value, int | float) or value < 0):
+                raise ValueError(f"timeout {phase}={value!r} must be a number >= 0 or None")
+
+    @classmethod
+    def coerce(cls, value: TimeoutLike) -> Timeout:
+        """Accept a ``Timeout``, one number for every phase, or ``None`` for no limits."""
+        if isinstance(value, Timeout):
+            return value
+        return cls(value)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Timeout):
+            return NotImplemented
+        return (self.connect, self.read, self.write, self.pool) == (
+            other.connect,
+            other.read,
+            other.write,
+            other.pool,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.connect, self.read, self.write, self.pool))
+
+    def __repr__(self) -> str:
+        return (
+            f"Timeout(connect={self.connect}, read={self.read}, "
+            f"write={self.write}, pool={self.pool})"
+        )
+
+
+TimeoutLike = Union[Timeout, float, None]
+DEFAULT_TIMEOUT = Timeout()

@@ -1,0 +1,87 @@
+"""Shared fixtures: the in-process test server (plain and TLS), a trustme CA, fd counting."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from testserver import App, TestServer, default_app, open_fds
+
+try:
+    import trustme
+except ImportError as exc:  # fail loudly, never skip
+    raise ImportError("tests need trustme: run `make test` or pip install -e '.[test]'") from exc
+
+
+@pytest.fixture(scope="session")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def ca_path(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("ca") / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def server_ssl_context(ca: trustme.CA) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost", "127.0.0.1", "::1").configure_cert(ctx)
+    return ctx
+
+
+@pytest.fixture
+def client_ssl_context(ca: trustme.CA) -> ssl.SSLContext:
+    """A verifying client context trusting only the test CA (never the system store)."""
+    ctx = ssl.create_default_context(cafile=None, cadata=ca.cert_pem.bytes().decode())
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
+MakeServer = Callable[..., TestServer]
+
+
+@pytest.fixture
+def make_server(server_ssl_context: ssl.SSLContext) -> Iterator[MakeServer]:
+    """Factory: ``make_server(app, tls=False)``; every server is stopped at teardown."""
+    servers: list[TestServer] = []
+
+    def make(app: App = default_app, *, tls: bool = False, **kw: object) -> TestServer:
+        server = TestServer(app, ssl_context=server_ssl_context if tls else None, **kw)  # type: ignore[arg-type]
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def server(make_server: MakeServer) -> TestServer:
+    return make_server()
+
+
+@pytest.fixture
+def tls_server(make_server: MakeServer) -> TestServer:
+    return make_server(tls=True)
+
+
+@pytest.fixture
+def no_fd_leak() -> Iterator[None]:
+    """Fails the test when it leaves more file descriptors open than it found."""
+    import gc
+
+    before = open_fds()
+    yield
+    gc.collect()
+    after = open_fds()
+    assert after <= before, f"file descriptors leaked: {before} before, {after} after"
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path
