@@ -71,9 +71,7 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 BodyLike = Union[bytes, bytearray, memoryview, str, IO[bytes], Iterable[bytes], None]
-HeaderPairs = Union[
-    Iterable[tuple[Union[str, bytes], Union[str, bytes]]], Mapping[str, str], Headers, None
-]
+HeaderPairs = Union[Iterable[tuple[str | bytes, str | bytes]], Mapping[str, str], Headers, None]
 
 _connection_ids = itertools.count(1)  # next() on a count is atomic under the GIL
 
@@ -117,7 +115,7 @@ def _body_length(body: Any) -> int | None:
         import os
 
         size = os.fstat(body.fileno()).st_size
-        return max(0, size - body.tell())
+        return max(0, size - int(body.tell()))
     except (AttributeError, OSError, ValueError):
         pass
     try:
@@ -143,8 +141,8 @@ class HTTPConnection:
         "_eof",
         "_got_bytes",
         "_h11",
-        "_host_header",
         "_head_at",
+        "_host_header",
         "_poller",
         "_read_timeout",
         "_requests_left",
@@ -158,7 +156,9 @@ class HTTPConnection:
         "host",
         "id",
         "idle_timeout_hint",
+        "on_open",
         "on_release",
+        "opened",
         "port",
         "proxy",
         "receive_buffer_size",
@@ -223,6 +223,8 @@ class HTTPConnection:
         self.request_count = 0
         self.tls_resumed = False
         self.expires_at = float("inf")  # set by the pool while the connection is idle
+        self.opened = False  # the socket (and TLS) came up at some point
+        self.on_open: Callable[[HTTPConnection], None] | None = None
         self.on_release: Callable[[HTTPConnection], None] | None = None
 
     # -- the small interface the pool relies on -------------------------------------------
@@ -235,6 +237,11 @@ class HTTPConnection:
     def is_reusable(self) -> bool:
         """May carry another request now: idle (or not yet opened) and not retired."""
         return self._state is IDLE or self._state is NEW
+
+    @property
+    def response_started(self) -> bool:
+        """Some byte of the current (or last) response has arrived."""
+        return self._got_bytes
 
     @property
     def is_idle(self) -> bool:
@@ -342,8 +349,8 @@ class HTTPConnection:
                 sock.close()
                 sock, last_error = None, exc
         if sock is None:
-            exc = last_error or OSError(f"no address for {host}")
-            raise translate(exc, CONNECT, where) from exc
+            error = last_error or OSError(f"no address for {host}")
+            raise translate(error, CONNECT, where) from error
         t2 = time.perf_counter()
         timings.connect = t2 - t1
         self._sock = sock  # from here on, close() releases it whatever fails next
@@ -354,6 +361,9 @@ class HTTPConnection:
             timings.tls = time.perf_counter() - t2
             timings.tls_resumed = self.tls_resumed
         self._sock_timeout = -1.0
+        self.opened = True
+        if self.on_open is not None:
+            self.on_open(self)
 
     def _handshake(self, sock: socket.socket, deadline: float | None) -> ssl.SSLSocket:
         ctx = self.ssl_context if self.ssl_context is not None else tls.context_for(True)
@@ -376,7 +386,7 @@ class HTTPConnection:
             if isinstance(exc, socket.timeout | TimeoutError):
                 raise ConnectTimeout(f"TLS handshake with {self.where} timed out") from exc
             raise translate(exc, CONNECT, self.where) from exc
-        self.tls_resumed = tls_sock.session_reused
+        self.tls_resumed = bool(tls_sock.session_reused)
         return tls_sock
 
     def _open_tunnel(self, sock: socket.socket) -> None:
@@ -516,9 +526,7 @@ class HTTPConnection:
         except UnicodeError:
             # h11 takes str as ASCII; header values may carry ISO-8859-1 (RFC 9110 5.5).
             try:
-                pairs = [
-                    (n, v.encode("latin-1") if isinstance(v, str) else v) for n, v in pairs
-                ]
+                pairs = [(n, v.encode("latin-1") if isinstance(v, str) else v) for n, v in pairs]
                 event = h11.Request(method=method, target=target, headers=pairs)
             except (UnicodeError, h11.LocalProtocolError) as exc:
                 raise LocalProtocolError(
@@ -556,8 +564,7 @@ class HTTPConnection:
             # RFC 9112 section 9.3 allows it and Nagle would otherwise hold a second
             # segment back: head and small body leave together (SPEC.md rule 11).
             if data:
-                framed = h.send_with_data_passthrough(h11.Data(data=data))
-                head = b"".join([head, *framed, h.send(h11.EndOfMessage()) or b""])
+                head = b"".join([head, *self._frame(data), h.send(h11.EndOfMessage()) or b""])
             else:
                 head += h.send(h11.EndOfMessage()) or b""
             self._send(head, limits.write)
@@ -575,16 +582,23 @@ class HTTPConnection:
         write = limits.write
         try:
             if stream is None:
-                for piece in h.send_with_data_passthrough(h11.Data(data=data)):
+                for piece in self._frame(data):
                     self._send(piece, write)
             else:
                 for chunk in self._iter_stream(stream):
                     if chunk:
-                        for piece in h.send_with_data_passthrough(h11.Data(data=chunk)):
+                        for piece in self._frame(chunk):
                             self._send(piece, write)
             self._send(h.send(h11.EndOfMessage()), write)
         except h11.LocalProtocolError as exc:
             raise LocalProtocolError(f"request body does not match its framing: {exc}") from exc
+
+    def _frame(self, data: bytes | bytearray | memoryview) -> list[bytes]:
+        """Body bytes framed for the wire (chunk size lines when chunked), without a copy.
+
+        h11 frames any bytes-like object, though its annotations say ``bytes``.
+        """
+        return self._h11.send_with_data_passthrough(h11.Data(data=data)) or []  # type: ignore[arg-type]
 
     @staticmethod
     def _iter_stream(stream: Any) -> Iterator[bytes]:
@@ -611,7 +625,9 @@ class HTTPConnection:
         """
         sock = self._sock
         assert sock is not None
-        wait = EXPECT_CONTINUE_WAIT if limits.read is None else min(EXPECT_CONTINUE_WAIT, limits.read)
+        wait = (
+            EXPECT_CONTINUE_WAIT if limits.read is None else min(EXPECT_CONTINUE_WAIT, limits.read)
+        )
         ready, _, _ = select.select([sock], [], [], wait)
         if not ready and not (isinstance(sock, ssl.SSLSocket) and sock.pending()):
             return None  # the server said nothing: send the body anyway
@@ -720,7 +736,7 @@ class HTTPConnection:
             raise translate(exc, READ, self.where) from exc
         if n:
             self._got_bytes = True
-            self._h11.receive_data(self._view[:n])
+            self._h11.receive_data(self._view[:n])  # type: ignore[arg-type]  # bytes-like is fine
         elif self._got_bytes:
             self._eof = True
             self._h11.receive_data(b"")
@@ -885,7 +901,9 @@ class RawResponse:
 
     def _chunks(self) -> Iterator[bytes | bytearray]:
         if self._state == 3:
-            raise ResponseClosed(f"the response from {self.where} was closed before its body was read")
+            raise ResponseClosed(
+                f"the response from {self.where} was closed before its body was read"
+            )
         if self._state != 0:
             raise StreamConsumed(f"the body of the response from {self.where} was already read")
         self._state = 1

@@ -47,7 +47,7 @@ def _request_for(url: str) -> urllib.request.Request:
     try:
         return urllib.request.Request(url)
     except ValueError as exc:
-        raise InvalidURL(f"cannot match cookies for {url!r}: {exc}") from exc
+        raise InvalidURL(f"no cookies for {url!r}: not an absolute URL ({exc})") from exc
 
 
 class _SetCookieResponse:
@@ -159,7 +159,10 @@ class CookieJar:
         if self._maybe_empty():
             return None
         request = _request_for(url)
-        self.jar.add_cookie_header(request)
+        try:
+            self.jar.add_cookie_header(request)
+        except ValueError as exc:  # urllib.parse refuses the URL (e.g. a bad IPv6 literal)
+            raise InvalidURL(f"cannot match cookies for {url!r}: {exc}") from exc
         return request.get_header("Cookie")
 
     def extract(self, url: str, set_cookie_headers: list[str]) -> dict[str, str]:
@@ -174,7 +177,10 @@ class CookieJar:
         policy = self._policy()
         parser = _DeletionRecorder(policy)
         response = cast(http.client.HTTPResponse, _SetCookieResponse(set_cookie_headers))
-        cookies = parser.make_cookies(response, request)
+        try:
+            cookies = parser.make_cookies(response, request)
+        except ValueError as exc:
+            raise InvalidURL(f"cannot store cookies from {url!r}: {exc}") from exc
         accepted: dict[str, str] = {}
         with self._lock():
             for domain, path, name in parser.deletions:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import h11
 
 if TYPE_CHECKING:
-    from .models import Response
+    from .response import Response
 
 __all__ = [
     "ConnectError",
@@ -24,6 +24,7 @@ __all__ = [
     "InvalidURL",
     "KeepaliveError",
     "LocalProtocolError",
+    "PoolClosed",
     "PoolTimeout",
     "ProxyError",
     "ReadTimeout",
@@ -58,7 +59,7 @@ class ProxyError(TransportError):
     """The proxy refused the request or broke the tunnel."""
 
 
-class TimeoutError(TransportError, builtins.TimeoutError):  # noqa: A001 - the contract's name
+class TimeoutError(TransportError, builtins.TimeoutError):
     """A phase ran out of time; also a built-in ``TimeoutError``."""
 
 
@@ -105,6 +106,10 @@ class HTTPStatusError(KeepaliveError):
 
 class DecodingError(KeepaliveError):
     """A body claims a content encoding it does not have."""
+
+
+class PoolClosed(KeepaliveError, RuntimeError):
+    """The pool (or the session that owns it) was closed; it sends nothing more."""
 
 
 class StreamConsumed(KeepaliveError):

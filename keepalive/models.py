@@ -37,8 +37,7 @@ class Headers(MutableMapping[str, str]):
         """Build from raw ``(name, value)`` byte pairs as they came off the wire."""
         h = cls.__new__(cls)
         h._items = [
-            (n.decode("latin-1").lower(), n.decode("latin-1"), v.decode("latin-1"))
-            for n, v in raw
+            (n.decode("latin-1").lower(), n.decode("latin-1"), v.decode("latin-1")) for n, v in raw
         ]
         return h
 
@@ -79,14 +78,12 @@ class Headers(MutableMapping[str, str]):
             raise KeyError(name)
         return values[0] if len(values) == 1 else ", ".join(values)
 
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, name: str, default: Any = None) -> Any:
         key = name.lower()
-        for k, _, v in self._items:
-            if k == key:
-                break
-        else:
+        values = [v for k, _, v in self._items if k == key]
+        if not values:
             return default
-        return self[name]
+        return values[0] if len(values) == 1 else ", ".join(values)
 
     def __setitem__(self, name: str, value: str) -> None:
         n = _text(name)

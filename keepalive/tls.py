@@ -80,7 +80,9 @@ def _build_context(verify: bool | str | os.PathLike[str], cert: CertLike) -> ssl
             else:
                 ctx.load_cert_chain(os.fspath(cert))
     except (OSError, ssl.SSLError) as exc:
-        raise TLSError(f"cannot build TLS settings (verify={verify!r}, cert={cert!r}): {exc}") from exc
+        raise TLSError(
+            f"cannot build TLS settings (verify={verify!r}, cert={cert!r}): {exc}"
+        ) from exc
     return ctx
 
 

@@ -310,3 +310,36 @@ def open_fds() -> int:
     import os
 
     return len(os.listdir("/proc/self/fd"))
+
+
+
+class TLSOrPlain:
+    """``on_connect`` for a server that speaks both http and https on one port.
+
+    It peeks at the first byte of each connection: a TLS record starts with 0x16 (a
+    handshake), an HTTP request with a letter. TLS connections are wrapped in place, the
+    rest stay plain; ``schemes`` records what each connection spoke, in order. Use it as
+    ``TestServer(on_connect=TLSOrPlain(server_ctx))`` (with no ``ssl_context`` of its own).
+    """
+
+    def __init__(self, ssl_context: ssl.SSLContext) -> None:
+        self.ssl_context = ssl_context
+        self.schemes: list[str] = []
+
+    def __call__(self, side: ServerSide) -> bool:
+        side.sock.settimeout(10)
+        try:
+            first = side.sock.recv(1, socket.MSG_PEEK)
+        except OSError:
+            side.close()
+            return False
+        if first != b"\x16":
+            self.schemes.append("http")
+            return True
+        try:
+            side.sock = self.ssl_context.wrap_socket(side.sock, server_side=True)
+        except (OSError, ssl.SSLError):
+            side.close()
+            return False
+        self.schemes.append("https")
+        return True

@@ -1,0 +1,72 @@
+"""Fixtures for the interoperability suite.
+
+Each test module lists its server profiles in ``PROFILES``. Every test that takes the
+``profile`` argument runs once per profile that has the features named in its
+``@pytest.mark.needs(...)`` marker; the parameter is module-scoped, so pytest runs all tests
+of one profile together and each server starts once per module and stops before the next.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+TESTS_DIR = str(Path(__file__).resolve().parent.parent)
+if TESTS_DIR not in sys.path:  # for `import thirdparty` when this directory runs alone
+    sys.path.insert(0, TESTS_DIR)
+
+import thirdparty  # noqa: E402
+from suite import Profile, open_session  # noqa: E402
+
+import keepalive  # noqa: E402
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "needs(*features): run only for server profiles that have these features")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "profile" not in metafunc.fixturenames:
+        return
+    profiles: list[Profile] = list(getattr(metafunc.module, "PROFILES", []))
+    marker = metafunc.definition.get_closest_marker("needs")
+    wanted = frozenset(marker.args if marker else ())
+    chosen = [p for p in profiles if wanted <= p.features]
+    if not chosen:
+        # An empty parameter set would make pytest skip the test; fail loudly instead.
+        raise ValueError(f"{metafunc.definition.nodeid}: no profile in "
+                         f"{metafunc.module.__name__}.PROFILES has features {sorted(wanted)}")
+    metafunc.parametrize("profile", chosen, ids=[p.name for p in chosen], scope="module")
+
+
+@pytest.fixture(scope="module")
+def server(profile: Profile) -> Iterator[thirdparty.Server]:
+    """The profile's server over plain HTTP, started once per module."""
+    with profile.start(False) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def tls_server(profile: Profile) -> Iterator[thirdparty.Server]:
+    """The profile's server over HTTPS with a fresh trustme CA (``.ca_path``)."""
+    with profile.start(True) as running:
+        yield running
+
+
+@pytest.fixture
+def session(profile: Profile, server: thirdparty.Server) -> Iterator[keepalive.Session]:
+    """A fresh Session (fresh pool and stats) with the profile's default headers."""
+    with open_session(profile) as opened:
+        yield opened
+
+
+@pytest.fixture
+def tls_session(profile: Profile,
+                tls_server: thirdparty.Server) -> Iterator[keepalive.Session]:
+    """A fresh Session that trusts the TLS server's CA."""
+    with open_session(profile, verify=tls_server.ca_path) as opened:
+        yield opened
