@@ -73,6 +73,7 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 BodyLike = Union[bytes, bytearray, memoryview, str, IO[bytes], Iterable[bytes], None]
 HeaderPairs = Union[Iterable[tuple[str | bytes, str | bytes]], Mapping[str, str], Headers, None]
 
+_VERSIONS = {b"1.1": "HTTP/1.1", b"1.0": "HTTP/1.0"}
 _connection_ids = itertools.count(1)  # next() on a count is atomic under the GIL
 
 
@@ -137,6 +138,7 @@ class HTTPConnection:
     __slots__ = (
         "_body_left",
         "_buf",
+        "_cycle_bytes",
         "_cycle_started",
         "_eof",
         "_got_bytes",
@@ -216,6 +218,7 @@ class HTTPConnection:
         self._head_at = 0.0
         self._read_timeout: float | None = self.timeout.read
         self._got_bytes = False  # any byte of the current response seen yet?
+        self._cycle_bytes = 0  # bytes received in this cycle (bounds the head's size)
         self._eof = False  # the peer ended its side of the stream
         self._body_left: int | None = None  # Content-Length still to come, when known
         self._requests_left: int | None = None  # from the server's Keep-Alive: max=
@@ -449,6 +452,7 @@ class HTTPConnection:
         self._read_timeout = limits.read
         self._state = ACTIVE
         self._got_bytes = False
+        self._cycle_bytes = 0
         reused = self.request_count > 0
         self.request_count += 1
         self._cycle_started = time.perf_counter()
@@ -659,11 +663,13 @@ class HTTPConnection:
         assert timings is not None
         timings.wait = now - self._sent_at
         timings.total = now - self._cycle_started
-        self._read_hints(event.headers)
+        # h11's Headers is a Sequence whose generic __iter__ costs a __getitem__ call per
+        # field; its list of (raw name, lower-case name, value) is read directly instead.
+        items: list[tuple[bytes, bytes, bytes]] = event.headers._full_items
+        self._read_hints(items)
         response = RawResponse(
-            self, event.status_code, event.reason, event.http_version, event.headers
+            self, event.status_code, event.reason, event.http_version, items, timings
         )
-        response.timings = timings
         response.elapsed_seconds = timings.send + timings.wait
         if h.their_state is h11.DONE:
             # HEAD, 204, 304 or an empty body: h11 already consumed the whole message.
@@ -677,7 +683,7 @@ class HTTPConnection:
                 f"{self.where} switched protocols (101), which this client does not support"
             )
 
-    def _read_hints(self, headers: Any) -> None:
+    def _read_hints(self, items: list[tuple[bytes, bytes, bytes]]) -> None:
         """Note Content-Length and the server's ``Keep-Alive`` hint from a response head.
 
         ``Keep-Alive`` is not in RFC 9112 but in RFC 2068 section 19.7.1.1; Apache and nginx
@@ -686,9 +692,7 @@ class HTTPConnection:
         """
         body_left: int | None = None
         hint_seen = False
-        size = 0
-        for name, value in headers:
-            size += len(name) + len(value) + 4
+        for _, name, value in items:
             if name == b"content-length":
                 body_left = int(value)
             elif name == b"keep-alive":
@@ -702,9 +706,11 @@ class HTTPConnection:
                             self._requests_left = int(number.strip().strip(b'"'))
                     except ValueError:
                         continue  # a malformed hint is ignored, as RFC 2068 allows
-        if size > MAX_HEAD_SIZE:
-            # h11 bounds only a head still incomplete; one that arrived whole in a single
-            # read must be measured here.
+        # h11 bounds only a head still incomplete; one that arrived whole in a single read
+        # is measured here, when more than the limit has arrived at all.
+        if self._cycle_bytes > MAX_HEAD_SIZE and (
+            sum(len(name) + len(value) + 4 for _, name, value in items) > MAX_HEAD_SIZE
+        ):
             raise RemoteProtocolError(
                 f"{self.where} sent a response head over {MAX_HEAD_SIZE // 1024} KiB"
             )
@@ -736,6 +742,7 @@ class HTTPConnection:
             raise translate(exc, READ, self.where) from exc
         if n:
             self._got_bytes = True
+            self._cycle_bytes += n
             self._h11.receive_data(self._view[:n])  # type: ignore[arg-type]  # bytes-like is fine
         elif self._got_bytes:
             self._eof = True
@@ -851,7 +858,7 @@ class RawResponse:
         "_content",
         "_done",
         "_headers",
-        "_raw_headers",
+        "_items",
         "_state",
         "connection_id",
         "elapsed_seconds",
@@ -870,20 +877,21 @@ class RawResponse:
         status_code: int,
         reason: bytes,
         http_version: bytes,
-        raw_headers: Any,
+        header_items: list[tuple[bytes, bytes, bytes]],
+        timings: Timings | None = None,
     ) -> None:
         self._conn = conn
         self.status_code = status_code
         self.reason = reason.decode("latin-1")
-        self.http_version = "HTTP/" + http_version.decode("ascii")
-        self._raw_headers = raw_headers
+        self.http_version = _VERSIONS.get(http_version) or "HTTP/" + http_version.decode()
+        self._items = header_items
         self._headers: Headers | None = None
         self._content: bytes | None = None
         self._done = False
         self._state = 0
         self.reused = False
         self.connection_id = conn.id if conn is not None else 0
-        self.timings = Timings()
+        self.timings = Timings() if timings is None else timings
         self.elapsed_seconds = 0.0
         self.where = conn.where if conn is not None else ""
 
@@ -891,8 +899,15 @@ class RawResponse:
     def headers(self) -> Headers:
         headers = self._headers
         if headers is None:
-            headers = self._headers = Headers._from_raw(self._raw_headers.raw_items())
+            headers = self._headers = Headers._from_wire(self._items)
         return headers
+
+    def has_header(self, name: bytes) -> bool:
+        """Whether the head has a field named ``name`` (lower-case bytes); no parsing."""
+        for item in self._items:
+            if item[1] == name:
+                return True
+        return False
 
     @property
     def is_complete(self) -> bool:
@@ -949,7 +964,21 @@ class RawResponse:
         """The whole body; the connection is free once this returns."""
         content = self._content
         if content is None:
-            content = self._content = b"".join(self._chunks())
+            if self._state == 0 and not self._done and self._conn is not None:
+                # The common case, without a generator: read to the end of the message.
+                self._state = 1
+                read = self._conn._read_data
+                parts = []
+                data = read()
+                while data is not None:
+                    parts.append(data)
+                    data = read()
+                self._done = True
+                self._state = 2
+                content = b"".join(parts)
+            else:
+                content = b"".join(self._chunks())
+            self._content = content
         return content
 
     @property

@@ -187,13 +187,28 @@ class CookieJar:
                 tombstone = _make_cookie(name, "", domain, path)
                 tombstone.domain_specified = domain.startswith(".")
                 if policy.set_ok(tombstone, request):
-                    with contextlib.suppress(KeyError):
-                        self.jar.clear(domain, path, name)
+                    self._drop(domain, path, name)
             for cookie in cookies:
                 if policy.set_ok(cookie, request):
                     self.jar.set_cookie(cookie)
                     accepted[cookie.name] = cookie.value or ""
         return accepted
+
+    def _drop(self, domain: str, path: str, name: str) -> None:
+        """Remove one cookie, and the containers it leaves empty so that a jar emptied by
+        deletions takes the O(1) path again."""
+        with self._lock():
+            with contextlib.suppress(KeyError):
+                self.jar.clear(domain, path, name)
+            store = getattr(self.jar, "_cookies", None)
+            if not isinstance(store, dict):
+                return
+            paths = store.get(domain)
+            if paths is not None:
+                if path in paths and not paths[path]:
+                    del paths[path]
+                if not paths:
+                    del store[domain]
 
     def _policy(self) -> http.cookiejar.CookiePolicy:
         # The stdlib jar has no getter for its policy; every CookieJar has ``_policy``.
@@ -251,8 +266,7 @@ class CookieJar:
     def delete(self, name: str, domain: str | None = None, path: str | None = None) -> None:
         """Remove every cookie named ``name`` (narrowed by ``domain``/``path``), if any."""
         for cookie in self._matching(name, domain, path):
-            with contextlib.suppress(KeyError):
-                self.jar.clear(cookie.domain, cookie.path, cookie.name)
+            self._drop(cookie.domain, cookie.path, cookie.name)
 
     def clear(self) -> None:
         """Remove every cookie."""

@@ -33,11 +33,12 @@ class Headers(MutableMapping[str, str]):
             self.update_multi(headers)
 
     @classmethod
-    def _from_raw(cls, raw: Iterable[tuple[bytes, bytes]]) -> Headers:
-        """Build from raw ``(name, value)`` byte pairs as they came off the wire."""
+    def _from_wire(cls, items: Iterable[tuple[bytes, bytes, bytes]]) -> Headers:
+        """Build from h11's ``(name as sent, lower-case name, value)`` byte triples."""
         h = cls.__new__(cls)
         h._items = [
-            (n.decode("latin-1").lower(), n.decode("latin-1"), v.decode("latin-1")) for n, v in raw
+            (lower.decode("latin-1"), raw.decode("latin-1"), value.decode("latin-1"))
+            for raw, lower, value in items
         ]
         return h
 

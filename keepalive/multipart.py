@@ -11,7 +11,7 @@ import mimetypes
 import os
 import re
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 from .exceptions import LocalProtocolError
@@ -31,8 +31,10 @@ FileSpec = (
     | tuple[str | None, FileContent, str | None, Mapping[str, str]]
 )
 FieldValue = str | bytes | int | float
-DataFields = Mapping[str, FieldValue | list[FieldValue]] | Iterable[tuple[str, FieldValue]]
-FilesLike = Mapping[str, FileSpec] | Iterable[tuple[str, FileSpec]]
+# Sequence (not Iterable) for the pairs form: a union of Mapping and Iterable defeats
+# mypy's inference of dict literals with mixed tuple values. Any iterable works at runtime.
+DataFields = Mapping[str, FieldValue | Sequence[FieldValue]] | Sequence[tuple[str, FieldValue]]
+FilesLike = Mapping[str, FileSpec] | Sequence[tuple[str, FileSpec]]
 
 # RFC 2046 section 5.1.1: 1 to 70 characters from bchars, not ending in a space.
 _BOUNDARY_RE = re.compile(r"[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]")
@@ -103,7 +105,7 @@ def _field_pairs(data: DataFields | None) -> list[tuple[str, object]]:
         return _pairs(data, "multipart data")
     pairs: list[tuple[str, object]] = []
     for name, value in data.items():
-        if isinstance(value, list | tuple):
+        if isinstance(value, Sequence) and not isinstance(value, str | bytes):
             pairs.extend((name, item) for item in value)
         else:
             pairs.append((name, value))

@@ -171,7 +171,13 @@ class ConnectionPool:
         else:
             tls_id = None
         key: PoolKey = (scheme, host, port, tls_id, proxy)
-        limits = self.timeout if timeout is None else Timeout.coerce(timeout)
+        limits = (
+            self.timeout
+            if timeout is None
+            else timeout
+            if type(timeout) is Timeout
+            else Timeout.coerce(timeout)
+        )
         if proxy is not None and scheme == "http":
             # Plain HTTP through a proxy: absolute-form target (RFC 9112 section 3.2.2).
             target = url
@@ -203,13 +209,12 @@ class ConnectionPool:
                 attempt += 1
                 force_new = True
                 with self._lock:
+                    # The retry counts as the same request; it was not served by that reuse.
                     self._retries += 1
+                    self._requests -= 1
+                    self._reused -= 1
                 logger.debug("retrying %s %s on a new connection after %s", method, url, exc)
                 continue
-            with self._lock:
-                self._requests += 1
-                if cycles:
-                    self._reused += 1
             if cycles and logger.isEnabledFor(logging.DEBUG):
                 logger.debug("reused %r for %s %s", conn, method, url)
             return response
@@ -288,12 +293,15 @@ class ConnectionPool:
                         self._retire(conn, key, "closed by the server while idle", to_close)
                     else:
                         self._active[conn] = key
+                        self._requests += 1
+                        self._reused += 1
                         break
                 else:
                     conn = None
                 if conn is not None:
                     break
                 if self._reserve_slot(key, to_close):
+                    self._requests += 1
                     conn = None
                     break
                 # Limits reached: wait for a release or a freed slot (rule 7).
@@ -319,7 +327,8 @@ class ConnectionPool:
                     self._waiters -= 1
                 if self._closed:
                     raise PoolClosed("the connection pool was closed while waiting")
-        _close_all(to_close)
+        if to_close:
+            _close_all(to_close)
         if conn is None:
             conn = self._new_connection(key, verify, cert)
         return conn
@@ -406,7 +415,8 @@ class ConnectionPool:
                 self._sweep_expired(now, to_close)
             if self._waiters:
                 self._cond.notify_all()
-        _close_all(to_close)
+        if to_close:
+            _close_all(to_close)
 
     # -- helpers; all called with the lock held ------------------------------------------------
 

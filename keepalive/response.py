@@ -134,9 +134,8 @@ class Response:
 
     def _decoder(self) -> Decoder | None:
         raw = self._raw
-        for name, _ in raw._raw_headers:
-            if name == b"content-encoding":
-                return make_decoder(", ".join(raw.headers.get_list("content-encoding")))
+        if raw.has_header(b"content-encoding"):
+            return make_decoder(", ".join(raw.headers.get_list("content-encoding")))
         return None
 
     def read(self) -> bytes:

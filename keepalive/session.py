@@ -265,6 +265,7 @@ class Session:
                     f"more than {self.max_redirects} redirects, the last to {location!r} from {url}"
                 )
             response.close()  # drains a small body: the connection goes back to the pool
+            history.extend(response.history)  # a 401 answered on this hop comes first
             history.append(response)
             next_url = self._redirect_url(url, location)
             method, body, headers = self._redirect_request(
@@ -276,7 +277,7 @@ class Session:
                 for name in _CREDENTIAL_HEADERS:
                     headers.pop(name, None)
             url = next_url
-        response.history = history
+        response.history = history + response.history
         return response
 
     def _send_once(
@@ -330,10 +331,8 @@ class Session:
 
     def _store_cookies(self, response: Response, url: str) -> None:
         raw = response._raw
-        for name, _ in raw._raw_headers:
-            if name == b"set-cookie":
-                response.cookies = self.cookies.extract(url, raw.headers.get_list("set-cookie"))
-                return
+        if raw.has_header(b"set-cookie"):
+            response.cookies = self.cookies.extract(url, raw.headers.get_list("set-cookie"))
 
     # -- pieces --------------------------------------------------------------------------------
 

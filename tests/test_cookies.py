@@ -35,6 +35,18 @@ def test_empty_jar_does_no_work(monkeypatch: pytest.MonkeyPatch) -> None:
     assert jar.cookie_header("https://example.com/") is None
 
 
+def test_jar_emptied_by_deletions_is_fast_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    jar = jar_with("http://example.com/", "a=1; Path=/", "b=2; Path=/x")
+    jar.delete("a")
+    jar.extract("http://example.com/x", ["b=; Path=/x; Max-Age=0"])
+
+    def boom(url: str) -> object:
+        raise AssertionError("an emptied jar must not build a request")
+
+    monkeypatch.setattr(keepalive.cookies, "_request_for", boom)
+    assert jar.cookie_header("http://example.com/x") is None
+
+
 def test_no_match_gives_none() -> None:
     jar = jar_with("http://a.example/", "sid=1")
     assert jar.cookie_header("http://b.example/") is None

@@ -312,7 +312,6 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-
 class TLSOrPlain:
     """``on_connect`` for a server that speaks both http and https on one port.
 

@@ -598,7 +598,7 @@ DocumentRoot "{htdocs}"
     ForceType text/plain
 </Location>
 AddOutputFilterByType DEFLATE text/plain
-Header always set X-Peer-Port "expr=%{{REMOTE_PORT}}"
+Header setifempty X-Peer-Port "expr=%{{REMOTE_PORT}}"
 RequestHeader set X-Peer-Port "expr=%{{REMOTE_PORT}}"
 ProxyPass "/conn" "http://{host}:{backend_port}/conn"
 ProxyPass "/echo" "http://{host}:{backend_port}/echo"

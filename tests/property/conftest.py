@@ -1,3 +1,79 @@
-from hypothesis import settings
-settings.register_profile("ci", max_examples=10)
-settings.register_profile("thorough", max_examples=1000)
+"""Hypothesis profiles for the property suite, and module-wide loopback servers.
+
+Profiles: ``ci`` (the default; the whole suite in well under five minutes on two cores) and
+``thorough`` (twenty times the examples, for long local runs). Pick one with pytest's
+``--hypothesis-profile=NAME``, or with the ``HYPOTHESIS_PROFILE`` environment variable.
+Each property sizes its own budget as a fraction of the profile's ``max_examples`` (see
+``budget``), so a profile scales the whole suite at once.
+
+``--hypothesis-profile`` is read by hypothesis's pytest plugin when pytest configures,
+before this file is imported unless pytest was started on ``tests/property`` itself (then
+this is an initial conftest); from the repository root use the environment variable.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from harness import ScriptedServer
+from hypothesis import HealthCheck, settings
+
+_SLOW_IS_FINE = [
+    HealthCheck.too_slow,
+    HealthCheck.data_too_large,
+    HealthCheck.large_base_example,
+    HealthCheck.filter_too_much,
+]
+
+settings.register_profile(
+    "ci",
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=_SLOW_IS_FINE,
+    print_blob=True,
+)
+settings.register_profile(
+    "thorough",
+    max_examples=2000,
+    deadline=None,
+    suppress_health_check=_SLOW_IS_FINE,
+    print_blob=True,
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.getoption("hypothesis_profile", None):
+        settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+    _give_back_the_root_conftest(config)
+
+
+def _give_back_the_root_conftest(config: pytest.Config) -> None:
+    # Directories without __init__.py import every conftest.py as the module "conftest";
+    # importing this one displaced tests/conftest.py, from which other test modules do
+    # "from conftest import ...". Put that one back under its name.
+    root = Path(__file__).resolve().parent.parent / "conftest.py"
+    for plugin in config.pluginmanager.get_plugins():
+        if getattr(plugin, "__file__", None) and Path(plugin.__file__).resolve() == root:
+            sys.modules["conftest"] = plugin
+            return
+
+
+@pytest.fixture(scope="module")
+def scripted() -> Iterator[ScriptedServer]:
+    """One scripted loopback server for a whole module; examples swap its behaviour."""
+    server = ScriptedServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def origins() -> Iterator[list[ScriptedServer]]:
+    """Three scripted servers: three origins for one pool."""
+    servers = [ScriptedServer() for _ in range(3)]
+    yield servers
+    for server in servers:
+        server.stop()

@@ -1,0 +1,877 @@
+"""One small adapter per HTTP client, all with the same interface.
+
+Every adapter is used the same way by the scenarios::
+
+    client = SomeClient()              # cheap; reads no network
+    client.setup(base_url, tls_ca_path, reuse=True)
+    body = client.get("/small")        # one request, the whole body as bytes
+    walls_ns, cpu_ns = client.run("/small", 1000)   # a timed batch of sequential GETs
+    nbytes = client.stream("/100m")    # a body read in chunks and thrown away
+    client.close()
+
+``reuse=True`` means what a user of that library does to keep connections: one connection,
+session, pool or handle for every request. ``reuse=False`` means a new TCP (and TLS)
+connection for every request. For connection-level clients (the raw floor, the h11 loop,
+``http.client``, ``keepalive.HTTPConnection``) that is a new connection object per request;
+for pooling clients it is the same session with ``Connection: close`` on each request, so
+the server closes after the response and the library must open the next connection itself.
+Either way the server counts the connections it accepted, so the harness can check.
+
+A client whose library is not installed has ``missing()`` return the reason; the report shows
+it as missing instead of dropping it. Large bodies are read in chunks of at most ``CHUNK``
+bytes where the library takes a chunk size, and as they arrive where it does not.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+CHUNK = 1024 * 1024
+CLOSE = "close"
+
+
+def parse_base_url(base_url: str) -> tuple[str, str, int]:
+    parts = urlsplit(base_url)
+    assert parts.hostname is not None and parts.port is not None
+    return parts.scheme, parts.hostname, parts.port
+
+
+def client_ssl_context(ca_path: str | None) -> ssl.SSLContext:
+    """What a careful user builds: verification on, against the benchmark's own CA."""
+    return ssl.create_default_context(cafile=ca_path) if ca_path else ssl.create_default_context()
+
+
+class Client:
+    """The adapter interface. Subclasses set the class attributes and the four methods."""
+
+    key: ClassVar[str] = ""  # the name on the command line
+    label: ClassVar[str] = ""  # the name in tables (variants add a suffix)
+    kind: ClassVar[str] = "peer"  # "floor", "peer" or "keepalive"
+    requires: ClassVar[tuple[str, ...]] = ()  # modules that must import
+    thread_safe: ClassVar[bool] = False  # may one instance be shared by threads?
+    note: ClassVar[str] = ""
+
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+        self.variant = options.get("variant", "")
+        self.reuse = True
+        self.scheme = "http"
+        self.host = ""
+        self.port = 0
+        self.base_url = ""
+        self.ca_path: str | None = None
+        self.resumed_handshakes = 0  # counted client-side where the library can tell
+        self.tls_handshakes = 0
+
+    # -- identity ------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return f"{self.label} ({self.variant})" if self.variant else self.label
+
+    @classmethod
+    def missing(cls) -> str | None:
+        """Why this client cannot run here, or None."""
+        for module in cls.requires:
+            try:
+                importlib.import_module(module)
+            except Exception as exc:  # ImportError, or a broken install
+                return f"{module} not importable: {type(exc).__name__}: {exc}"
+        return None
+
+    @classmethod
+    def version(cls) -> str | None:
+        if not cls.requires:
+            return None
+        module = importlib.import_module(cls.requires[0])
+        return str(getattr(module, "__version__", getattr(module, "version", "?")))
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def setup(self, base_url: str, tls_ca_path: str | None, reuse: bool) -> None:
+        self.base_url = base_url
+        self.scheme, self.host, self.port = parse_base_url(base_url)
+        self.ca_path = tls_ca_path
+        self.reuse = reuse
+        self._setup()
+
+    def _setup(self) -> None:
+        raise NotImplementedError
+
+    def get(self, path: str) -> bytes:
+        raise NotImplementedError
+
+    def stream(self, path: str) -> int:
+        """GET ``path`` and read its body in chunks, keeping none; return the byte count."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def prepare(self, n: int) -> None:
+        """Untimed work before a batch of ``n`` requests (e.g. building contexts)."""
+
+    def pool_stats(self) -> dict[str, int] | None:
+        """The library's own connection statistics, where it keeps any."""
+        return None
+
+    def run(self, path: str, n: int) -> tuple[list[int], int]:
+        """``n`` sequential GETs: per-request wall times (ns) and the batch's process CPU (ns)."""
+        get = self.get
+        clock = time.perf_counter_ns
+        walls = [0] * n
+        cpu0 = time.process_time_ns()
+        for i in range(n):
+            t0 = clock()
+            get(path)
+            walls[i] = clock() - t0
+        return walls, time.process_time_ns() - cpu0
+
+    @classmethod
+    def constructor(cls) -> Callable[[], None] | None:
+        """Create and close the library's main client object with default settings (for the
+        setup-cost scenario), or None when that means nothing for this client."""
+        return None
+
+
+# --- floors -----------------------------------------------------------------------------
+
+
+def _read_content_length_response(sock: socket.socket) -> bytes:
+    """The least a client can do: find the end of the head, read Content-Length bytes."""
+    recv = sock.recv
+    data = recv(65536)
+    end = data.find(b"\r\n\r\n")
+    while end < 0:
+        more = recv(65536)
+        if not more:
+            raise ConnectionError("server closed before the end of the response head")
+        data += more
+        end = data.find(b"\r\n\r\n")
+    head = data[:end].lower()
+    i = head.find(b"content-length:") + 15
+    j = head.find(b"\r\n", i)
+    length = int(head[i : j if j >= 0 else end])
+    body = data[end + 4 :]
+    if len(body) >= length:
+        return body
+    parts = [body]
+    have = len(body)
+    while have < length:
+        more = recv(min(length - have, 1 << 20))
+        if not more:
+            raise ConnectionError("server closed before the end of the body")
+        parts.append(more)
+        have += len(more)
+    return b"".join(parts)
+
+
+class RawSocketClient(Client):
+    """The floor: prebuilt request bytes on a socket, a minimal Content-Length read."""
+
+    key = "raw"
+    label = "raw socket (floor)"
+    kind = "floor"
+    note = "prebuilt request bytes, minimal Content-Length read"
+
+    def _setup(self) -> None:
+        self._context = client_ssl_context(self.ca_path) if self.scheme == "https" else None
+        self._session: ssl.SSLSession | None = None
+        self._resume = bool(self.options.get("resume"))
+        self._rcvbuf = int(self.options.get("rcvbuf", 0))
+        self._requests: dict[str, bytes] = {}
+        self._sock = self._connect() if self.reuse else None
+
+    def _request_bytes(self, path: str) -> bytes:
+        request = self._requests.get(path)
+        if request is None:
+            close = "" if self.reuse else "Connection: close\r\n"
+            request = f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{close}\r\n"
+            self._requests[path] = request = request.encode()
+        return request
+
+    def _connect(self) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if self._rcvbuf:  # before connect(), so that the window scale follows it
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self._rcvbuf)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.connect((self.host, self.port))
+        if self._context is not None:
+            tls = self._context.wrap_socket(
+                sock, server_hostname=self.host, session=self._session if self._resume else None
+            )
+            self.tls_handshakes += 1
+            self.resumed_handshakes += tls.session_reused
+            return tls
+        return sock
+
+    def get(self, path: str) -> bytes:
+        if self._sock is not None:
+            self._sock.sendall(self._request_bytes(path))
+            return _read_content_length_response(self._sock)
+        sock = self._connect()
+        try:
+            sock.sendall(self._request_bytes(path))
+            body = _read_content_length_response(sock)
+            if self._resume and isinstance(sock, ssl.SSLSocket):
+                self._session = sock.session  # TLS 1.3 tickets arrive after the handshake
+            return body
+        finally:
+            sock.close()
+
+    def stream(self, path: str) -> int:
+        sock = self._sock if self._sock is not None else self._connect()
+        try:
+            sock.sendall(self._request_bytes(path))
+            data = b""
+            while (end := data.find(b"\r\n\r\n")) < 0:
+                data += sock.recv(65536)
+            head = data[:end].lower()
+            i = head.find(b"content-length:") + 15
+            j = head.find(b"\r\n", i)
+            remaining = int(head[i : j if j >= 0 else end]) - (len(data) - end - 4)
+            buffer = memoryview(bytearray(CHUNK))
+            recv_into = sock.recv_into
+            while remaining > 0:
+                got = recv_into(buffer, min(remaining, CHUNK))
+                if not got:
+                    raise ConnectionError("server closed before the end of the body")
+                remaining -= got
+            return int(head[i : j if j >= 0 else end])
+        finally:
+            if sock is not self._sock:
+                sock.close()
+
+    def rcvbuf_effective(self) -> int | None:
+        return self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) if self._sock else None
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
+class H11LoopClient(Client):
+    """The least an h11-based client can do: one h11.Connection over a socket, no extras."""
+
+    key = "h11"
+    label = "h11 loop (minimal)"
+    kind = "floor"
+    requires = ("h11",)
+    note = "h11.Connection over a plain socket, nothing else"
+
+    def _setup(self) -> None:
+        import h11
+
+        self._h11 = h11
+        self._context = client_ssl_context(self.ca_path) if self.scheme == "https" else None
+        self._headers = [("Host", f"{self.host}:{self.port}")]
+        if not self.reuse:
+            self._headers.append(("Connection", CLOSE))
+        self._sock: socket.socket | None = None
+        self._conn: Any = None
+        if self.reuse:
+            self._sock, self._conn = self._connect()
+
+    def _connect(self) -> tuple[socket.socket, Any]:
+        sock = socket.create_connection((self.host, self.port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self._context is not None:
+            sock = self._context.wrap_socket(sock, server_hostname=self.host)
+        return sock, self._h11.Connection(self._h11.CLIENT)
+
+    def _cycle(self, sock: socket.socket, conn: Any, path: str, keep: bool) -> bytes | int:
+        h11 = self._h11
+        sock.sendall(
+            conn.send(h11.Request(method="GET", target=path, headers=self._headers))
+            + conn.send(h11.EndOfMessage())
+        )
+        parts: list[bytes] = []
+        count = 0
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                conn.receive_data(sock.recv(CHUNK if not keep else 65536))
+                continue
+            kind = type(event)
+            if kind is h11.Data:
+                if keep:
+                    parts.append(event.data)
+                else:
+                    count += len(event.data)
+            elif kind is h11.EndOfMessage:
+                break
+            elif kind is h11.ConnectionClosed:
+                raise ConnectionError("server closed mid-response")
+        if self.reuse:
+            conn.start_next_cycle()
+        return b"".join(parts) if keep else count
+
+    def get(self, path: str) -> bytes:
+        if self._sock is not None:
+            return self._cycle(self._sock, self._conn, path, True)  # type: ignore[return-value]
+        sock, conn = self._connect()
+        try:
+            return self._cycle(sock, conn, path, True)  # type: ignore[return-value]
+        finally:
+            sock.close()
+
+    def stream(self, path: str) -> int:
+        if self._sock is not None:
+            return self._cycle(self._sock, self._conn, path, False)  # type: ignore[return-value]
+        sock, conn = self._connect()
+        try:
+            return self._cycle(sock, conn, path, False)  # type: ignore[return-value]
+        finally:
+            sock.close()
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
+# --- peers ------------------------------------------------------------------------------
+
+
+class HttpClientClient(Client):
+    key = "http.client"
+    label = "http.client"
+    requires = ("http.client",)
+
+    @classmethod
+    def version(cls) -> str | None:
+        return "stdlib"
+
+    def _setup(self) -> None:
+        import http.client
+
+        self._module = http.client
+        self._context = client_ssl_context(self.ca_path) if self.scheme == "https" else None
+        self._headers = {} if self.reuse else {"Connection": CLOSE}
+        self._conn = self._new() if self.reuse else None
+
+    def _new(self) -> Any:
+        if self._context is not None:
+            return self._module.HTTPSConnection(self.host, self.port, context=self._context)
+        return self._module.HTTPConnection(self.host, self.port)
+
+    def get(self, path: str) -> bytes:
+        conn = self._conn if self._conn is not None else self._new()
+        try:
+            conn.request("GET", path, headers=self._headers)
+            return conn.getresponse().read()  # type: ignore[no-any-return]
+        finally:
+            if conn is not self._conn:
+                conn.close()
+
+    def stream(self, path: str) -> int:
+        conn = self._conn if self._conn is not None else self._new()
+        try:
+            conn.request("GET", path, headers=self._headers)
+            response = conn.getresponse()
+            total = 0
+            while chunk := response.read(CHUNK):
+                total += len(chunk)
+            return total
+        finally:
+            if conn is not self._conn:
+                conn.close()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+    @classmethod
+    def constructor(cls) -> Callable[[], None]:
+        import http.client
+
+        def make() -> None:
+            http.client.HTTPSConnection("example.invalid", 443).close()
+
+        return make
+
+
+class Urllib3Client(Client):
+    key = "urllib3"
+    label = "urllib3"
+    requires = ("urllib3",)
+    thread_safe = True
+
+    def _setup(self) -> None:
+        import urllib3
+
+        kwargs: dict[str, Any] = {}
+        if self.ca_path:
+            kwargs["ca_certs"] = self.ca_path
+        self._pm = urllib3.PoolManager(**kwargs)
+        self._headers = None if self.reuse else {"Connection": CLOSE}
+
+    def get(self, path: str) -> bytes:
+        return self._pm.request("GET", self.base_url + path, headers=self._headers).data  # type: ignore[no-any-return]
+
+    def stream(self, path: str) -> int:
+        r = self._pm.request("GET", self.base_url + path, headers=self._headers,
+                             preload_content=False)
+        total = 0
+        for chunk in r.stream(CHUNK):
+            total += len(chunk)
+        r.release_conn()
+        return total
+
+    def close(self) -> None:
+        self._pm.clear()
+
+    @classmethod
+    def constructor(cls) -> Callable[[], None]:
+        import urllib3
+
+        def make() -> None:
+            urllib3.PoolManager().clear()
+
+        return make
+
+
+class RequestsClient(Client):
+    key = "requests"
+    label = "requests"
+    requires = ("requests",)
+    thread_safe = True
+    note = "Session shared by threads (common practice; not documented as thread-safe)"
+
+    def _setup(self) -> None:
+        import requests
+
+        self._session = requests.Session()
+        if self.ca_path:
+            self._session.verify = self.ca_path
+        self._headers = None if self.reuse else {"Connection": CLOSE}
+
+    def get(self, path: str) -> bytes:
+        return self._session.get(self.base_url + path, headers=self._headers).content  # type: ignore[no-any-return]
+
+    def stream(self, path: str) -> int:
+        total = 0
+        with self._session.get(self.base_url + path, headers=self._headers, stream=True) as r:
+            for chunk in r.iter_content(CHUNK):
+                total += len(chunk)
+        return total
+
+    def close(self) -> None:
+        self._session.close()
+
+    @classmethod
+    def constructor(cls) -> Callable[[], None]:
+        import requests
+
+        def make() -> None:
+            requests.Session().close()
+
+        return make
+
+
+class HttpxClient(Client):
+    key = "httpx"
+    label = "httpx"
+    requires = ("httpx",)
+    thread_safe = True
+
+    def _setup(self) -> None:
+        import httpx
+
+        verify: Any = client_ssl_context(self.ca_path) if self.ca_path else True
+        self._client = httpx.Client(verify=verify)
+        self._headers = None if self.reuse else {"Connection": CLOSE}
+
+    def get(self, path: str) -> bytes:
+        return self._client.get(self.base_url + path, headers=self._headers).content
+
+    def stream(self, path: str) -> int:
+        total = 0
+        with self._client.stream("GET", self.base_url + path, headers=self._headers) as r:
+            for chunk in r.iter_bytes():
+                total += len(chunk)
+        return total
+
+    def close(self) -> None:
+        self._client.close()
+
+    @classmethod
+    def constructor(cls) -> Callable[[], None]:
+        import httpx
+
+        def make() -> None:
+            httpx.Client().close()
+
+        return make
+
+
+class PycurlClient(Client):
+    key = "pycurl"
+    label = "pycurl"
+    requires = ("pycurl",)
+    note = "one Curl handle (per thread under concurrency)"
+
+    @classmethod
+    def version(cls) -> str | None:
+        import pycurl
+
+        return str(pycurl.version)
+
+    def _setup(self) -> None:
+        import pycurl
+
+        self._pycurl = pycurl
+        c = self._curl = pycurl.Curl()
+        c.setopt(pycurl.NOSIGNAL, 1)
+        c.setopt(pycurl.TCP_NODELAY, 1)
+        if self.ca_path:
+            c.setopt(pycurl.CAINFO, self.ca_path)
+        if not self.reuse:
+            c.setopt(pycurl.HTTPHEADER, [f"Connection: {CLOSE}"])
+
+    def get(self, path: str) -> bytes:
+        c = self._curl
+        buffer = io.BytesIO()
+        c.setopt(self._pycurl.URL, self.base_url + path)
+        c.setopt(self._pycurl.WRITEDATA, buffer)
+        c.perform()
+        return buffer.getvalue()
+
+    def stream(self, path: str) -> int:
+        c = self._curl
+        total = 0
+
+        def sink(chunk: bytes) -> None:
+            nonlocal total
+            total += len(chunk)
+
+        c.setopt(self._pycurl.URL, self.base_url + path)
+        c.setopt(self._pycurl.BUFFERSIZE, CHUNK)
+        c.setopt(self._pycurl.WRITEFUNCTION, sink)
+        try:
+            c.perform()
+        finally:
+            c.setopt(self._pycurl.BUFFERSIZE, 16384)
+        return total
+
+    def close(self) -> None:
+        self._curl.close()
+
+    @classmethod
+    def constructor(cls) -> Callable[[], None]:
+        import pycurl
+
+        def make() -> None:
+            pycurl.Curl().close()
+
+        return make
+
+
+class AiohttpClient(Client):
+    """aiohttp, sequential requests in one task; one event loop run per batch."""
+
+    key = "aiohttp"
+    label = "aiohttp"
+    requires = ("aiohttp",)
+    note = "sequential requests in one task"
+
+    def _setup(self) -> None:
+        import asyncio
+
+        import aiohttp
+
+        self._loop = asyncio.new_event_loop()
+        ssl_arg: Any = client_ssl_context(self.ca_path) if self.ca_path else True
+        headers = None if self.reuse else {"Connection": CLOSE}
+        self._headers = headers
+
+        async def create() -> Any:
+            return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ssl_arg))
+
+        self._session = self._loop.run_until_complete(create())
+
+    async def _get(self, path: str) -> bytes:
+        async with self._session.get(self.base_url + path, headers=self._headers) as r:
+            return await r.read()  # type: ignore[no-any-return]
+
+    def get(self, path: str) -> bytes:
+        return self._loop.run_until_complete(self._get(path))
+
+    def run(self, path: str, n: int) -> tuple[list[int], int]:
+        async def batch() -> tuple[list[int], int]:
+            session_get = self._session.get
+            url = self.base_url + path
+            headers = self._headers
+            clock = time.perf_counter_ns
+            walls = [0] * n
+            cpu0 = time.process_time_ns()
+            for i in range(n):
+                t0 = clock()
+                async with session_get(url, headers=headers) as r:
+                    await r.read()
+                walls[i] = clock() - t0
+            return walls, time.process_time_ns() - cpu0
+
+        return self._loop.run_until_complete(batch())
+
+    def stream(self, path: str) -> int:
+        async def read() -> int:
+            total = 0
+            async with self._session.get(self.base_url + path, headers=self._headers) as r:
+                async for chunk in r.content.iter_chunked(CHUNK):
+                    total += len(chunk)
+            return total
+
+        return self._loop.run_until_complete(read())
+
+    def close(self) -> None:
+        self._loop.run_until_complete(self._session.close())
+        self._loop.close()
+
+
+# --- keepalive ----------------------------------------------------------------------------
+
+
+class _KeepaliveBase(Client):
+    kind = "keepalive"
+    requires = ("keepalive",)
+    needs: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def missing(cls) -> str | None:
+        reason = super().missing()
+        if reason:
+            return reason
+        keepalive = importlib.import_module("keepalive")
+        absent = [name for name in cls.needs if not hasattr(keepalive, name)]
+        return f"keepalive has no {', '.join(absent)} yet" if absent else None
+
+    @classmethod
+    def version(cls) -> str | None:
+        keepalive = importlib.import_module("keepalive")
+        return str(getattr(keepalive, "__version__", None) or _keepalive_version())
+
+    def _track(self, response: Any) -> None:
+        """Count TLS handshakes and resumptions from the response's timings (new connections)."""
+        timings = getattr(response, "timings", None)
+        if timings is not None and getattr(timings, "tls", 0.0):
+            self.tls_handshakes += 1
+            self.resumed_handshakes += bool(getattr(timings, "tls_resumed", False))
+
+    def _socket_options(self) -> dict[str, Any]:
+        rcvbuf = int(self.options.get("rcvbuf", 0))
+        if not rcvbuf:
+            return {}
+        return {"socket_options": [(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)]}
+
+
+def _keepalive_version() -> str:
+    try:
+        from keepalive._version import __version__
+
+        return __version__
+    except ImportError:
+        return "?"
+
+
+class KeepaliveSessionClient(_KeepaliveBase):
+    key = "keepalive.Session"
+    label = "keepalive.Session"
+    needs = ("Session",)
+    thread_safe = True
+
+    def _setup(self) -> None:
+        import keepalive
+
+        verify: Any = self.ca_path if self.ca_path else True
+        kwargs: dict[str, Any] = {"verify": verify, **self._socket_options()}
+        if "max_connections_per_host" in self.options:
+            kwargs["max_connections_per_host"] = self.options["max_connections_per_host"]
+        self._session = keepalive.Session(**kwargs)
+        self._headers = None if self.reuse else {"Connection": CLOSE}
+        self._track_tls = self.scheme == "https" and not self.reuse
+
+    def get(self, path: str) -> bytes:
+        r = self._session.get(self.base_url + path, headers=self._headers)
+        if self._track_tls:
+            self._track(r)
+        return r.content  # type: ignore[no-any-return]
+
+    def stream(self, path: str) -> int:
+        total = 0
+        with self._session.get(self.base_url + path, headers=self._headers, stream=True) as r:
+            for chunk in r.iter_bytes(self.options.get("chunk_size")):
+                total += len(chunk)
+        return total
+
+    def pool_stats(self) -> dict[str, int] | None:
+        return dict(self._session.pool.stats())
+
+    def close(self) -> None:
+        self._session.close()
+
+    @classmethod
+    def constructor(cls) -> Callable[[], None]:
+        import keepalive
+
+        def make() -> None:
+            keepalive.Session().close()
+
+        return make
+
+
+class KeepalivePoolClient(_KeepaliveBase):
+    key = "keepalive.ConnectionPool"
+    label = "keepalive.ConnectionPool"
+    needs = ("ConnectionPool",)
+    thread_safe = True
+
+    def _setup(self) -> None:
+        import keepalive
+
+        verify: Any = self.ca_path if self.ca_path else True
+        self._pool = keepalive.ConnectionPool(verify=verify, **self._socket_options())
+        self._headers = None if self.reuse else [("Connection", CLOSE)]
+        self._track_tls = self.scheme == "https" and not self.reuse
+
+    def get(self, path: str) -> bytes:
+        with self._pool.request("GET", self.base_url + path, headers=self._headers) as r:
+            if self._track_tls:
+                self._track(r)
+            return r.read()  # type: ignore[no-any-return]
+
+    def stream(self, path: str) -> int:
+        total = 0
+        with self._pool.request("GET", self.base_url + path, headers=self._headers) as r:
+            for chunk in r.iter_bytes(self.options.get("chunk_size")):
+                total += len(chunk)
+        return total
+
+    def pool_stats(self) -> dict[str, int] | None:
+        return dict(self._pool.stats())
+
+    def close(self) -> None:
+        self._pool.close()
+
+    @classmethod
+    def constructor(cls) -> Callable[[], None]:
+        import keepalive
+
+        def make() -> None:
+            keepalive.ConnectionPool().close()
+
+        return make
+
+
+class KeepaliveConnectionClient(_KeepaliveBase):
+    """``keepalive.HTTPConnection``: one connection; a new one per request when not reusing.
+
+    Variant ``fresh_context=True`` gives every new connection its own ``SSLContext`` (built
+    before the timed batch), which rules out TLS session resumption: sessions are keyed by
+    context.
+    """
+
+    key = "keepalive.HTTPConnection"
+    label = "keepalive.HTTPConnection"
+    needs = ("HTTPConnection",)
+
+    def _setup(self) -> None:
+        import keepalive
+
+        self._cls = keepalive.HTTPConnection
+        self._context = client_ssl_context(self.ca_path) if self.scheme == "https" else None
+        self._fresh = bool(self.options.get("fresh_context")) and self._context is not None
+        self._contexts: list[ssl.SSLContext] = []
+        self._headers = [("Host", f"{self.host}:{self.port}")]
+        if not self.reuse:
+            self._headers.append(("Connection", CLOSE))
+        self._track_tls = self.scheme == "https" and not self.reuse
+        self._conn = self._new() if self.reuse else None
+
+    def prepare(self, n: int) -> None:
+        if self._fresh:
+            self._contexts = [client_ssl_context(self.ca_path) for _ in range(n)]
+
+    def _new(self) -> Any:
+        context = self._context
+        if self._fresh:
+            context = self._contexts.pop() if self._contexts else client_ssl_context(self.ca_path)
+        return self._cls(self.host, self.port, scheme=self.scheme, ssl_context=context,
+                         **self._socket_options())
+
+    def get(self, path: str) -> bytes:
+        conn = self._conn if self._conn is not None else self._new()
+        try:
+            with conn.request("GET", path, headers=self._headers) as r:
+                if self._track_tls:
+                    self._track(r)
+                return r.read()  # type: ignore[no-any-return]
+        finally:
+            if conn is not self._conn:
+                conn.close()
+
+    def stream(self, path: str) -> int:
+        conn = self._conn if self._conn is not None else self._new()
+        total = 0
+        try:
+            with conn.request("GET", path, headers=self._headers) as r:
+                for chunk in r.iter_bytes(self.options.get("chunk_size")):
+                    total += len(chunk)
+            return total
+        finally:
+            if conn is not self._conn:
+                conn.close()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+    @classmethod
+    def constructor(cls) -> Callable[[], None]:
+        import keepalive
+
+        def make() -> None:
+            keepalive.HTTPConnection("example.invalid", 443, scheme="https").close()
+
+        return make
+
+
+#: Every client, in table order: floors, keepalive, then peers roughly as users meet them.
+CLIENTS: list[type[Client]] = [
+    RawSocketClient,
+    H11LoopClient,
+    KeepaliveConnectionClient,
+    KeepalivePoolClient,
+    KeepaliveSessionClient,
+    HttpClientClient,
+    PycurlClient,
+    Urllib3Client,
+    RequestsClient,
+    HttpxClient,
+    AiohttpClient,
+]
+BY_KEY = {cls.key: cls for cls in CLIENTS}
+
+
+def select(spec: str | None) -> list[type[Client]]:
+    """``--clients a,b,c``: keys, or prefixes of keys ("keepalive" selects all three).
+
+    The raw floor is always included, since every ratio is taken against it.
+    """
+    if not spec:
+        return list(CLIENTS)
+    chosen: list[type[Client]] = [RawSocketClient]
+    for word in (w.strip().lower() for w in spec.split(",") if w.strip()):
+        matches = [c for c in CLIENTS if c.key.lower() == word or c.key.lower().startswith(word)]
+        if not matches:
+            raise SystemExit(f"unknown client {word!r}; known: {', '.join(BY_KEY)}")
+        chosen += [m for m in matches if m not in chosen]
+    return [c for c in CLIENTS if c in chosen]
