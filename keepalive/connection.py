@@ -815,8 +815,12 @@ class HTTPConnection:
             timings.total = now - self._cycle_started
         # h11 leaves both sides DONE after a close-delimited body (RFC 9112 section 6.3,
         # rule 8) when no "Connection: close" was sent, so the EOF itself must retire it.
+        # Bytes already buffered past the end of the response are not a response to
+        # anything we sent (RFC 9112 section 9.3): the stream is out of step. They are in
+        # h11's buffer, where the idle socket poll cannot see them, so check here.
         keep = (
             not self._eof
+            and not h.trailing_data[0]
             and h.our_state is h11.DONE
             and h.their_state is h11.DONE
             and (self._requests_left is None or self._requests_left > 0)

@@ -194,7 +194,9 @@ class ConnectionPool:
                 response = conn.request(method, target, headers, body, timeout=limits)
             except BaseException as exc:
                 if conn.request_count == cycles:
-                    self._release(conn)  # the cycle never began, so no on_release came
+                    # The cycle never began (the request was refused before a byte was
+                    # written), so no on_release came and nothing was sent.
+                    self._release(conn, sent=False)
                 if not (
                     isinstance(exc, KeepaliveError)
                     and attempt < self.retries
@@ -305,9 +307,11 @@ class ConnectionPool:
                     conn = None
                     break
                 # Limits reached: wait for a release or a freed slot (rule 7).
+                # Waiting is measured in real time; the injectable clock rules expiry only.
+                real_now = time.monotonic()
                 if deadline is None:
-                    deadline = now + pool_timeout if pool_timeout is not None else float("inf")
-                remaining = deadline - now
+                    deadline = real_now + (pool_timeout if pool_timeout is not None else 1e18)
+                remaining = deadline - real_now
                 if remaining <= 0:
                     raise PoolTimeout(
                         f"no connection to {key[0]}://{key[1]}:{key[2]} became free within "
@@ -322,7 +326,7 @@ class ConnectionPool:
                             _close_all(to_close)
                         finally:
                             self._lock.acquire()
-                    self._cond.wait(None if remaining == float("inf") else remaining)
+                    self._cond.wait(None if pool_timeout is None else remaining)
                 finally:
                     self._waiters -= 1
                 if self._closed:
@@ -337,7 +341,10 @@ class ConnectionPool:
         """Count a new connection in; close an idle one of another key if the total is full."""
         per_key = self._open_per_key.get(key, 0)
         if per_key >= self.max_connections_per_host:
-            return False
+            self._reclaim_abandoned()
+            per_key = self._open_per_key.get(key, 0)
+            if per_key >= self.max_connections_per_host:
+                return False
         if self._open_total >= self.max_connections and not self._evict_oldest_idle(to_close):
             self._reclaim_abandoned()
             if self._open_total >= self.max_connections:
@@ -382,13 +389,21 @@ class ConnectionPool:
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("opened %r", conn)
 
-    def _release(self, conn: HTTPConnection) -> None:
-        """``on_release``: the cycle ended; keep the connection idle or retire it."""
+    def _release(self, conn: HTTPConnection, *, sent: bool = True) -> None:
+        """``on_release``: the cycle ended; keep the connection idle or retire it.
+
+        ``sent=False``: the request was refused before it reached the wire, so it is not
+        counted as a request at all.
+        """
         to_close: list[HTTPConnection] = []
         with self._lock:
             key = self._active.pop(conn, None)
             if key is None:
                 return  # already reclaimed, or the pool was closed or forked meanwhile
+            if not sent:
+                self._requests -= 1
+                if conn.request_count:
+                    self._reused -= 1
             now = self._clock()
             if conn.is_idle and not self._closed:
                 expiry = self.keepalive_expiry
@@ -493,6 +508,7 @@ class ConnectionPool:
         self._active = {}
         self._open_per_key = {}
         self._open_total = self._idle_total = self._waiters = 0
+        self._closed_count += sum(1 for conn in inherited if conn.opened)
         self._next_expiry = float("inf")
         for conn in inherited:
             conn.on_release = None

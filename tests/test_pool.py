@@ -263,7 +263,9 @@ def test_verify_false_connection_never_serves_a_verifying_request(
 
 
 def test_ca_bundle_and_context_get_their_own_connections(
-    tls_server: TestServer, pool: ConnectionPool, ca_path: str,
+    tls_server: TestServer,
+    pool: ConnectionPool,
+    ca_path: str,
     client_ssl_context: ssl.SSLContext,
 ) -> None:
     url = tls_server.url
@@ -297,12 +299,12 @@ def test_client_certificate_joins_the_pool_key(
         return Reply(200, body=f"cert={subject.get('commonName', 'none')}".encode())
 
     one, two = tmp_path / "one.pem", tmp_path / "two.pem"
-    ca.issue_cert("one.test", common_name="client-one").private_key_and_cert_chain_pem.write_to_path(
-        str(one)
-    )
-    ca.issue_cert("two.test", common_name="client-two").private_key_and_cert_chain_pem.write_to_path(
-        str(two)
-    )
+    ca.issue_cert(
+        "one.test", common_name="client-one"
+    ).private_key_and_cert_chain_pem.write_to_path(str(one))
+    ca.issue_cert(
+        "two.test", common_name="client-two"
+    ).private_key_and_cert_chain_pem.write_to_path(str(two))
     with TestServer(app, ssl_context=server_ctx) as srv, ConnectionPool(verify=ca_path) as pool:
         anonymous = get(pool, srv.url)
         first = get(pool, srv.url, cert=str(one))
@@ -319,9 +321,7 @@ def test_client_certificate_joins_the_pool_key(
         assert srv.connections == 3
 
 
-def test_new_tls_connections_resume_the_session(
-    tls_server: TestServer, ca_path: str
-) -> None:
+def test_new_tls_connections_resume_the_session(tls_server: TestServer, ca_path: str) -> None:
     with ConnectionPool(verify=ca_path) as pool:
         get(pool, tls_server.url)  # the session is saved once this first response is read
         held = pool.request("GET", tls_server.url)  # keeps the first connection busy
@@ -361,8 +361,11 @@ def test_most_recently_released_connection_goes_out_first(
 @pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
 @pytest.mark.parametrize("delay", [0.0, 0.2], ids=["at-once", "after-delay"])
 def test_server_closing_idle_connection(
-    make_server: MakeServer, ca_path: str, caplog: pytest.LogCaptureFixture,
-    delay: float, tls: bool,
+    make_server: MakeServer,
+    ca_path: str,
+    caplog: pytest.LogCaptureFixture,
+    delay: float,
+    tls: bool,
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="keepalive")
     srv = make_server(close_after_reply(delay), tls=tls)
@@ -430,7 +433,11 @@ def test_post_meeting_the_race_raises(
 
 @pytest.mark.parametrize(
     "headers",
-    [[("Idempotency-Key", "k-1")], {"idempotency-key": "k-1"}, keepalive.Headers({"IDEMPOTENCY-KEY": "k-1"})],
+    [
+        [("Idempotency-Key", "k-1")],
+        {"idempotency-key": "k-1"},
+        keepalive.Headers({"IDEMPOTENCY-KEY": "k-1"}),
+    ],
     ids=["pairs", "dict", "Headers"],
 )
 def test_post_with_idempotency_key_is_retried(
@@ -459,7 +466,9 @@ def test_generator_body_is_not_retried(make_server: MakeServer, pool: Connection
     assert pool.stats()["retries"] == 0
 
 
-def test_file_body_is_replayed_whole_on_retry(make_server: MakeServer, pool: ConnectionPool) -> None:
+def test_file_body_is_replayed_whole_on_retry(
+    make_server: MakeServer, pool: ConnectionPool
+) -> None:
     srv = make_server(dies_on_reuse())
     get(pool, f"{srv.url}/a")
     payload = os.urandom(100 * KiB)
@@ -590,7 +599,9 @@ def test_keepalive_timeout_hint_on_the_real_clock(make_server: MakeServer) -> No
 def test_keepalive_timeout_hint_of_one_second_is_not_kept(
     make_server: MakeServer, pool: ConnectionPool
 ) -> None:
-    srv = make_server(lambda req, side: Reply(200, [("Keep-Alive", "timeout=1, max=50")], naming(req)))
+    srv = make_server(
+        lambda req, side: Reply(200, [("Keep-Alive", "timeout=1, max=50")], naming(req))
+    )
     ids = {get(pool, f"{srv.url}/{i}").connection_id for i in range(3)}
     assert len(ids) == 3 and srv.connections == 3
     stats = consistent_stats(pool)
@@ -700,9 +711,7 @@ def test_threads_respect_the_total_limit_across_origins(
         assert stats["opened"] > 3  # origins really did take connections from each other
 
 
-def test_pool_timeout_when_a_stream_holds_the_only_slot(
-    server: TestServer
-) -> None:
+def test_pool_timeout_when_a_stream_holds_the_only_slot(server: TestServer) -> None:
     with ConnectionPool(max_connections_per_host=1, timeout=keepalive.Timeout(pool=0.2)) as pool:
         held = pool.request("GET", f"{server.url}/held")
         started = time.monotonic()
@@ -766,7 +775,7 @@ def test_waiter_gets_a_connection_once_the_total_limit_frees(make_server: MakeSe
 
 
 def test_total_limit_closes_the_oldest_idle_connection_instead_of_waiting(
-    make_server: MakeServer
+    make_server: MakeServer,
 ) -> None:
     a, b, c = make_server(), make_server(), make_server()
     with ConnectionPool(max_connections=2, timeout=keepalive.Timeout(pool=2)) as pool:
@@ -784,7 +793,9 @@ def test_total_limit_closes_the_oldest_idle_connection_instead_of_waiting(
         assert again_b.reused and again_b.connection_id == on_b.connection_id
 
 
-@pytest.mark.parametrize(("size", "kept"), [(1 * KiB, True), (1 * MiB, False)], ids=["kept", "retired"])
+@pytest.mark.parametrize(
+    ("size", "kept"), [(1 * KiB, True), (1 * MiB, False)], ids=["kept", "retired"]
+)
 def test_closing_a_held_response_wakes_a_waiter(
     make_server: MakeServer, size: int, kept: bool
 ) -> None:
@@ -850,7 +861,9 @@ def test_failure_while_reading_frees_the_slot(make_server: MakeServer, failure: 
         max_connections_per_host=1, timeout=keepalive.Timeout(read=0.2, pool=0.5)
     ) as pool:
         resp = pool.request("GET", f"{srv.url}/bad")
-        expected = keepalive.RemoteProtocolError if failure == "closed-mid-body" else keepalive.ReadTimeout
+        expected = (
+            keepalive.RemoteProtocolError if failure == "closed-mid-body" else keepalive.ReadTimeout
+        )
         with pytest.raises(expected):
             resp.read()
         stats = consistent_stats(pool)
@@ -869,12 +882,18 @@ def test_failure_while_reading_frees_the_slot(make_server: MakeServer, failure: 
     ids=["small", "small-remainder-of-large", "large-remainder"],
 )
 def test_closing_a_partly_read_response(
-    make_server: MakeServer, pool: ConnectionPool, size: int, consume: int, kept: bool,
+    make_server: MakeServer,
+    pool: ConnectionPool,
+    size: int,
+    consume: int,
+    kept: bool,
     chunked: bool,
 ) -> None:
     payload = os.urandom(size)
     pieces = [payload[i : i + 16 * KiB] for i in range(0, size, 16 * KiB)]
-    srv = make_server(lambda req, side: Reply(200, body=pieces if chunked else payload, chunked=chunked))
+    srv = make_server(
+        lambda req, side: Reply(200, body=pieces if chunked else payload, chunked=chunked)
+    )
     with pool.request("GET", srv.url) as resp:
         got = b""
         for chunk in resp.iter_bytes(chunk_size=100):
@@ -1028,7 +1047,13 @@ def test_stats_add_up_after_a_mixed_sequence(make_server: MakeServer, pool: Conn
     held.read()  # A2 idle
     stats = consistent_stats(pool)
     assert stats == {
-        "opened": 5, "closed": 3, "reused": 1, "requests": 6, "retries": 0, "idle": 2, "active": 0,
+        "opened": 5,
+        "closed": 3,
+        "reused": 1,
+        "requests": 6,
+        "retries": 0,
+        "idle": 2,
+        "active": 0,
     }
     assert get(pool, b.url).reused  # the refused request left B2 usable
 
