@@ -18,17 +18,15 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from .clients import (
     CLIENTS,
     AiohttpClient,
     Client,
-    H11LoopClient,
     KeepaliveConnectionClient,
-    KeepalivePoolClient,
     KeepaliveSessionClient,
     RawSocketClient,
 )
@@ -643,18 +641,3 @@ def environment_probe() -> dict[str, Any]:
             versions[cls.key] = f"? ({type(exc).__name__})"
     return versions
 
-
-__all__ = [
-    "PLANS",
-    "SCENARIO_IDS",
-    "Bench",
-    "H11LoopClient",
-    "KeepalivePoolClient",
-    "Plan",
-    "Progress",
-    "asdict",
-    "build",
-    "environment_probe",
-]
-
-_unused: Callable[..., Any] = asdict

@@ -8,6 +8,7 @@ from .cookies import CookieJar
 from .exceptions import (
     ConnectError,
     ConnectTimeout,
+    CookieConflict,
     DecodingError,
     HTTPStatusError,
     InvalidURL,
@@ -39,6 +40,7 @@ __all__ = [
     "ConnectTimeout",
     "ConnectionPool",
     "ConnectionState",
+    "CookieConflict",
     "CookieJar",
     "DecodingError",
     "DigestAuth",

@@ -56,6 +56,7 @@ from .exceptions import (
     translate,
 )
 from .models import DEFAULT_TIMEOUT, Headers, Timeout, TimeoutLike, Timings
+from .urls import DEFAULT_PORTS
 
 __all__ = ["ConnectionState", "HTTPConnection", "Proxy", "RawResponse"]
 
@@ -67,7 +68,6 @@ SMALL_BODY = 64 * 1024  # bodies up to this size go out in the same write as the
 FILE_CHUNK = 64 * 1024
 EXPECT_CONTINUE_WAIT = 1.0  # RFC 9110 section 10.1.1: do not wait forever for a 100
 
-DEFAULT_PORTS = {"http": 80, "https": 443}
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 BodyLike = Union[bytes, bytearray, memoryview, str, IO[bytes], Iterable[bytes], None]
@@ -850,6 +850,20 @@ class HTTPConnection:
             callback(self)
 
 
+def rechunk(chunks: Iterator[bytes | bytearray], chunk_size: int) -> Iterator[bytes]:
+    """Re-cut a stream of byte chunks into pieces of exactly ``chunk_size`` (the last shorter)."""
+    if chunk_size <= 0:
+        raise ValueError("chunk_size must be a positive number of bytes")
+    pending = bytearray()
+    for data in chunks:
+        pending += data
+        while len(pending) >= chunk_size:
+            yield bytes(pending[:chunk_size])
+            del pending[:chunk_size]
+    if pending:
+        yield bytes(pending)
+
+
 class RawResponse:
     """A response as it came off one connection: status, head and the undecoded body stream.
 
@@ -908,7 +922,7 @@ class RawResponse:
 
     def has_header(self, name: bytes) -> bool:
         """Whether the head has a field named ``name`` (lower-case bytes); no parsing."""
-        for item in self._items:
+        for item in self._items:  # noqa: SIM110 - no generator on the hot path
             if item[1] == name:
                 return True
         return False
@@ -951,16 +965,7 @@ class RawResponse:
             for data in self._chunks():
                 yield bytes(data)
             return
-        if chunk_size <= 0:
-            raise ValueError("chunk_size must be a positive number of bytes")
-        pending = bytearray()
-        for data in self._chunks():
-            pending += data
-            while len(pending) >= chunk_size:
-                yield bytes(pending[:chunk_size])
-                del pending[:chunk_size]
-        if pending:
-            yield bytes(pending)
+        yield from rechunk(self._chunks(), chunk_size)
 
     iter_bytes = iter_raw
 

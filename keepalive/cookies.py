@@ -22,15 +22,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import Any, Union, cast
 
-from .exceptions import InvalidURL, KeepaliveError, LocalProtocolError
+from .exceptions import CookieConflict, InvalidURL, LocalProtocolError
 
 __all__ = ["CookieConflict", "CookieJar", "CookiesLike"]
 
 CookiesLike = Union["CookieJar", http.cookiejar.CookieJar, Mapping[str, str]]
-
-
-class CookieConflict(KeepaliveError, LookupError):
-    """``CookieJar.get`` found several cookies of that name; pass ``domain`` or ``path``."""
 
 
 def _default_policy() -> http.cookiejar.DefaultCookiePolicy:

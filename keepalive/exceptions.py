@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ConnectError",
     "ConnectTimeout",
+    "CookieConflict",
     "DecodingError",
     "HTTPStatusError",
     "InvalidURL",
@@ -106,6 +107,10 @@ class HTTPStatusError(KeepaliveError):
 
 class DecodingError(KeepaliveError):
     """A body claims a content encoding it does not have."""
+
+
+class CookieConflict(KeepaliveError, LookupError):
+    """``CookieJar.get`` found several cookies of that name; pass ``domain`` or ``path``."""
 
 
 class PoolClosed(KeepaliveError, RuntimeError):

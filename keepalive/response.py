@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from email.message import Message
 from typing import Any
 
-from .connection import RawResponse
+from .connection import RawResponse, rechunk
 from .decoders import Decoder, make_decoder
 from .exceptions import DecodingError, HTTPStatusError
 from .models import Headers, Timings
@@ -170,14 +170,16 @@ class Response:
     def iter_bytes(self, chunk_size: int | None = None) -> Iterator[bytes]:
         """The decoded body as it arrives; in pieces of ``chunk_size`` when given."""
         if self._content is not None:
-            yield from _rechunk(iter([self._content]), chunk_size)
+            content = self._content
+            yield from rechunk(iter([content]), chunk_size) if chunk_size else iter([content])
             return
         try:
             decoder = self._decoder()
             if decoder is None:
                 yield from self._raw.iter_raw(chunk_size)
             else:
-                yield from _rechunk(self._decoded(self._raw.iter_raw(), decoder), chunk_size)
+                decoded = self._decoded(self._raw.iter_raw(), decoder)
+                yield from rechunk(decoded, chunk_size) if chunk_size else decoded
         finally:
             if self._raw.is_complete:
                 self._run_closers()
@@ -268,18 +270,3 @@ class Response:
     def __repr__(self) -> str:
         return f"<Response [{self.status_code} {self.reason}]>"
 
-
-def _rechunk(chunks: Iterator[bytes], chunk_size: int | None) -> Iterator[bytes]:
-    if chunk_size is None:
-        yield from chunks
-        return
-    if chunk_size <= 0:
-        raise ValueError("chunk_size must be a positive number of bytes")
-    pending = bytearray()
-    for chunk in chunks:
-        pending += chunk
-        while len(pending) >= chunk_size:
-            yield bytes(pending[:chunk_size])
-            del pending[:chunk_size]
-    if pending:
-        yield bytes(pending)

@@ -1,4 +1,4 @@
-"""ConnectionPool over real loopback sockets: SPEC.md "Connection reuse" rules 1-11.
+"""ConnectionPool over real loopback sockets: the pool's side of SPEC.md "Connection reuse".
 
 Reuse and pool keys, LIFO order, stale connections and the keep-alive race (scripted so it
 happens every time), server hints, expiry, limits under threads, release, fork, statistics

@@ -149,6 +149,19 @@ def check_clear_transport_error(exc: BaseException, server: Server) -> None:
     assert server.host in str(exc), f"message does not name the host: {exc!r}"
 
 
+def close_wait_sockets(port: int) -> int:
+    """Our sockets to ``127.0.0.1:port`` in CLOSE_WAIT: the server closed, we did not."""
+    count = 0
+    with open("/proc/net/tcp") as table:
+        next(table)
+        for line in table:
+            fields = line.split()
+            remote_port = int(fields[2].split(":")[1], 16)
+            if remote_port == port and fields[3] == "08":  # 08 = TCP_CLOSE_WAIT
+                count += 1
+    return count
+
+
 def new_id() -> str:
     return uuid.uuid4().hex
 
@@ -200,6 +213,7 @@ class ServerSuite:
         got = session.get(server.url + "/conn")
         check_conn(got)
         assert not got.reused and got.connection_id != first.connection_id
+        assert close_wait_sockets(server.port) == 0, "the dead connection was left open"
         request_id = new_id()
         posted = session.post(server.url + "/echo", data=b"after idle",
                               headers={"X-Request-Id": request_id})
@@ -332,6 +346,30 @@ class ServerSuite:
             assert streamed.reused and after.reused
             assert whole.connection_id == streamed.connection_id == after.connection_id
 
+    @pytest.mark.timeout(60)
+    def test_early_close_of_streamed_response(self, profile: Profile, server: Server,
+                                              session: keepalive.Session) -> None:
+        """Closing a streamed response early drains a small remainder and keeps the
+        connection; a large remainder (10 MiB) closes it instead. No error either way."""
+        identity = {"Accept-Encoding": "identity"}
+        with session.get(server.url + "/text", headers=identity, stream=True) as small:
+            assert small.status_code == 200
+            assert int(small.headers["Content-Length"]) == len(apps.TEXT_BODY)
+            next(small.iter_bytes(60000))          # about 52 kB stay unread
+        kept = session.get(server.url + "/conn")
+        check_conn(kept)
+        if per_connection(profile, hint_timeout(small)) > 1:
+            assert kept.reused and kept.connection_id == small.connection_id
+        with session.get(server.url + "/big", stream=True) as big:
+            assert big.status_code == 200
+            next(big.iter_bytes(65536))            # about 10 MiB stay unread
+        fresh = session.get(server.url + "/conn")
+        check_conn(fresh)
+        assert not fresh.reused and fresh.connection_id != big.connection_id
+        stats = session.pool.stats()
+        check_stats(stats)
+        assert stats["retries"] == 0, stats
+
     @pytest.mark.timeout(30)
     def test_head(self, profile: Profile, server: Server, session: keepalive.Session) -> None:
         """HEAD has a Content-Length and no body; the next response on the socket is intact."""
@@ -458,6 +496,7 @@ class ServerSuite:
         got = tls_session.get(tls_server.url + "/conn")
         check_conn(got)
         assert not got.reused
+        assert close_wait_sockets(tls_server.port) == 0, "the dead connection was left open"
         request_id = new_id()
         posted = tls_session.post(tls_server.url + "/echo", data=b"tls",
                                   headers={"X-Request-Id": request_id})
