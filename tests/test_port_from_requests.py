@@ -16,7 +16,7 @@ except ImportError as exc:
     raise ImportError("this test compares with requests: pip install -e '.[test]'") from exc
 
 
-SCRIPT = '''
+SCRIPT = """
 def run(http, base):
     s = http.Session()
     s.headers.update({"User-Agent": "porter/1.0", "X-Team": "core"})
@@ -38,7 +38,7 @@ def run(http, base):
     agent = s.get(base + "/user-agent").json()["user-agent"]
     s.close()
     return [args, posted, form, basic, jar, len(streamed), missing.status_code, failed, agent]
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,9 @@ def _run(module: types.ModuleType, base: str) -> list[object]:
     return namespace["run"](module, base)  # type: ignore[operator, no-any-return]
 
 
-def test_script_ports_from_requests(httpbin: thirdparty.Server, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_script_ports_from_requests(
+    httpbin: thirdparty.Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
     theirs = _run(requests, httpbin.url)

@@ -20,7 +20,7 @@ from testserver import ReceivedRequest, Reply, ServerSide, TestServer
 import keepalive
 from keepalive.decoders import ACCEPT_ENCODING
 
-# -- fixtures --------------------------------------------------------------------------------
+# -- fixtures ---------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +87,7 @@ def auth_proxy() -> Iterator[int]:
     proc.wait(timeout=10)
 
 
-# -- the canonical example ----------------------------------------------------------------------
+# -- the canonical example --------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
@@ -153,13 +153,15 @@ def test_headers_class() -> None:
     assert "set-cookie" not in c
 
 
-def test_header_with_crlf_raises_before_writing(session: keepalive.Session, server: TestServer) -> None:
+def test_header_with_crlf_raises_before_writing(
+    session: keepalive.Session, server: TestServer
+) -> None:
     with pytest.raises(keepalive.LocalProtocolError):
         session.get(server.url, headers={"X-Evil": "a\r\nInjected: 1"})
     assert server.connections == 0
 
 
-# -- bodies -------------------------------------------------------------------------------------
+# -- bodies -----------------------------------------------------------------------------------
 
 
 def test_bodies(session: keepalive.Session, server: TestServer, tmp_path: object) -> None:
@@ -199,7 +201,7 @@ def test_multipart_files(session: keepalive.Session, httpbin: thirdparty.Server)
     assert got["headers"]["Content-Type"].startswith("multipart/form-data; boundary=")
 
 
-# -- cookies -------------------------------------------------------------------------------------
+# -- cookies ----------------------------------------------------------------------------------
 
 
 def test_cookies_from_redirect_chain_are_stored(
@@ -226,8 +228,9 @@ def test_session_cookies_argument(httpbin: thirdparty.Server) -> None:
 
 
 def test_secure_cookie_never_sent_over_http(make_server: MakeServer, ca_path: str) -> None:
-    tls_server = make_server(lambda req, side: Reply(200, [("Set-Cookie", "s=1; Secure")], b""),
-                             tls=True)
+    tls_server = make_server(
+        lambda req, side: Reply(200, [("Set-Cookie", "s=1; Secure")], b""), tls=True
+    )
     plain = make_server()
     with keepalive.Session(verify=ca_path, trust_env=False) as s:
         s.get(tls_server.url)  # 127.0.0.1 over https sets a Secure cookie
@@ -250,12 +253,15 @@ def test_cookie_for_another_domain_never_sent(make_server: MakeServer) -> None:
     assert "x" not in s.cookies
 
 
-# -- auth -----------------------------------------------------------------------------------------
+# -- auth -------------------------------------------------------------------------------------
 
 
 def test_basic_auth(session: keepalive.Session, httpbin: thirdparty.Server) -> None:
     assert session.get(f"{httpbin.url}/basic-auth/u/p", auth=("u", "p")).status_code == 200
-    assert session.get(f"{httpbin.url}/basic-auth/u/p", auth=keepalive.BasicAuth("u", "x")).status_code == 401
+    assert (
+        session.get(f"{httpbin.url}/basic-auth/u/p", auth=keepalive.BasicAuth("u", "x")).status_code
+        == 401
+    )
 
 
 def test_bearer_auth(session: keepalive.Session, httpbin: thirdparty.Server) -> None:
@@ -274,21 +280,25 @@ def test_digest_auth_over_one_connection(httpbin: thirdparty.Server, algorithm: 
         assert s.pool.stats()["opened"] == 1
 
 
-# -- redirects -------------------------------------------------------------------------------------
+# -- redirects --------------------------------------------------------------------------------
 
 
 def _redirector(status: int, location: str) -> object:
     def app(req: ReceivedRequest, side: ServerSide) -> Reply:
         if req.target.startswith("/start"):
             return Reply(status, [("Location", location)], b"moved" * 10)
-        return Reply(200, [("Content-Type", "application/json")],
-                     json.dumps({"method": req.method, "body": req.body.decode()}).encode())
+        return Reply(
+            200,
+            [("Content-Type", "application/json")],
+            json.dumps({"method": req.method, "body": req.body.decode()}).encode(),
+        )
 
     return app
 
 
-@pytest.mark.parametrize(("status", "method"), [(301, "GET"), (302, "GET"), (303, "GET"),
-                                                (307, "POST"), (308, "POST")])
+@pytest.mark.parametrize(
+    ("status", "method"), [(301, "GET"), (302, "GET"), (303, "GET"), (307, "POST"), (308, "POST")]
+)
 def test_redirect_methods(make_server: MakeServer, status: int, method: str) -> None:
     server = make_server(_redirector(status, "/next"))  # type: ignore[arg-type]
     with keepalive.Session(trust_env=False) as s:
@@ -303,8 +313,9 @@ def test_redirect_methods(make_server: MakeServer, status: int, method: str) -> 
 
 def test_307_with_stream_body_raises(make_server: MakeServer) -> None:
     server = make_server(_redirector(307, "/next"))  # type: ignore[arg-type]
-    with keepalive.Session(trust_env=False) as s, pytest.raises(
-        keepalive.LocalProtocolError, match="307"
+    with (
+        keepalive.Session(trust_env=False) as s,
+        pytest.raises(keepalive.LocalProtocolError, match="307"),
     ):
         s.post(f"{server.url}/start", data=iter([b"once"]))
 
@@ -328,8 +339,11 @@ def test_cross_origin_redirect_drops_credentials(make_server: MakeServer) -> Non
     target = make_server()
     source = make_server(_redirector(302, f"{target.url}/landing"))  # type: ignore[arg-type]
     with keepalive.Session(trust_env=False) as s:
-        s.get(f"{source.url}/start", auth=("u", "p"),
-              headers={"Authorization": "Bearer t", "Cookie": "c=1", "X-Keep": "k"})
+        s.get(
+            f"{source.url}/start",
+            auth=("u", "p"),
+            headers={"Authorization": "Bearer t", "Cookie": "c=1", "X-Keep": "k"},
+        )
     first, landed = source.requests[0], target.requests[0]
     assert first.header("authorization") == "Bearer t" and first.header("cookie") == "c=1"
     assert landed.header("authorization") is None and landed.header("cookie") is None
@@ -344,11 +358,13 @@ def test_https_to_http_downgrade_drops_credentials(make_server: MakeServer, ca_p
     assert plain.requests[0].header("authorization") is None
 
 
-# -- decoding ---------------------------------------------------------------------------------------
+# -- decoding ---------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("path", ["gzip", "deflate", "brotli"])
-def test_decoding_httpbin(session: keepalive.Session, httpbin: thirdparty.Server, path: str) -> None:
+def test_decoding_httpbin(
+    session: keepalive.Session, httpbin: thirdparty.Server, path: str
+) -> None:
     r = session.get(f"{httpbin.url}/{path}")
     key = {"gzip": "gzipped", "deflate": "deflated", "brotli": "brotli"}[path]
     assert r.json()[key] is True
@@ -382,7 +398,7 @@ def test_decoding_in_process(make_server: MakeServer) -> None:
             s.get(server.url + "/liar")
 
 
-# -- the response ------------------------------------------------------------------------------------
+# -- the response -----------------------------------------------------------------------------
 
 
 def test_response_api(session: keepalive.Session, httpbin: thirdparty.Server) -> None:
@@ -402,7 +418,11 @@ def test_text_fallbacks(make_server: MakeServer) -> None:
     bodies = {"/latin": b"caf\xe9", "/declared": "café".encode("cp1252")}
 
     def app(req: ReceivedRequest, side: ServerSide) -> Reply:
-        headers = [("Content-Type", "text/plain; charset=windows-1252")] if req.target == "/declared" else []
+        headers = (
+            [("Content-Type", "text/plain; charset=windows-1252")]
+            if req.target == "/declared"
+            else []
+        )
         return Reply(200, headers, bodies[req.target])
 
     server = make_server(app)
@@ -411,7 +431,9 @@ def test_text_fallbacks(make_server: MakeServer) -> None:
         assert s.get(server.url + "/declared").text == "café"
 
 
-def test_stream_false_returns_connection(session: keepalive.Session, httpbin: thirdparty.Server) -> None:
+def test_stream_false_returns_connection(
+    session: keepalive.Session, httpbin: thirdparty.Server
+) -> None:
     session.get(f"{httpbin.url}/bytes/1000")
     stats = session.pool.stats()
     assert stats["idle"] == 1 and stats["active"] == 0
@@ -478,7 +500,7 @@ def test_verify_settings_keep_separate_connections(
         assert ok.connection_id != insecure.connection_id
 
 
-# -- proxies -----------------------------------------------------------------------------------------
+# -- proxies ----------------------------------------------------------------------------------
 
 
 def test_http_through_proxy(proxy: int, server: TestServer) -> None:
@@ -490,8 +512,9 @@ def test_http_through_proxy(proxy: int, server: TestServer) -> None:
 
 
 def test_https_through_proxy_connect(proxy: int, tls_server: TestServer, ca_path: str) -> None:
-    with keepalive.Session(proxies={"https": f"http://127.0.0.1:{proxy}"}, verify=ca_path,
-                           trust_env=False) as s:
+    with keepalive.Session(
+        proxies={"https": f"http://127.0.0.1:{proxy}"}, verify=ca_path, trust_env=False
+    ) as s:
         first = s.get(f"{tls_server.url}/tunnel")
         second = s.get(f"{tls_server.url}/tunnel")
     assert first.status_code == 200 and second.reused
@@ -508,8 +531,12 @@ def test_proxy_auth_from_userinfo(auth_proxy: int, server: TestServer) -> None:
 
 
 def test_refused_connect_is_proxy_error(auth_proxy: int, tls_server: TestServer) -> None:
-    with keepalive.Session(proxies={"https": f"http://127.0.0.1:{auth_proxy}"},
-                           trust_env=False) as s, pytest.raises(keepalive.ProxyError, match="407"):
+    with (
+        keepalive.Session(
+            proxies={"https": f"http://127.0.0.1:{auth_proxy}"}, trust_env=False
+        ) as s,
+        pytest.raises(keepalive.ProxyError, match="407"),
+    ):
         s.get(tls_server.url)
 
 

@@ -101,7 +101,9 @@ class ServerSide:
         return ReceivedRequest(
             method=head.method.decode(),
             target=head.target.decode(),
-            headers=[(n.decode("latin-1"), v.decode("latin-1")) for n, v in head.headers.raw_items()],
+            headers=[
+                (n.decode("latin-1"), v.decode("latin-1")) for n, v in head.headers.raw_items()
+            ],
             body=bytes(body),
             connection=self.index,
             index_on_connection=self.count,
@@ -122,9 +124,12 @@ class ServerSide:
         out = bytearray()
         for status in reply.interim:
             out += self.h11.send(h11.InformationalResponse(status_code=status, headers=[])) or b""
-        out += self.h11.send(
-            h11.Response(status_code=reply.status, headers=headers, reason=reply.reason)
-        ) or b""
+        out += (
+            self.h11.send(
+                h11.Response(status_code=reply.status, headers=headers, reason=reply.reason)
+            )
+            or b""
+        )
         pieces = [body] if isinstance(body, bytes | bytearray) else body
         for piece in pieces:
             if piece:
@@ -137,7 +142,9 @@ class ServerSide:
         if reply.close or self.h11.our_state is h11.MUST_CLOSE:
             self.close()
 
-    def send_raw(self, data: bytes, segments: Iterable[int] | None = None, delay: float = 0.0) -> None:
+    def send_raw(
+        self, data: bytes, segments: Iterable[int] | None = None, delay: float = 0.0
+    ) -> None:
         """Write ``data``; when ``segments`` are given, cut it at those sizes (with a delay)."""
         try:
             if segments is None:
