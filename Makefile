@@ -1,31 +1,37 @@
 # One entry point per job. Every target sets up .venv from the project's own files first,
-# so a fresh clone needs nothing but python3.
+# so a fresh clone needs nothing but python3 (and, for `make interop`, root for apt-get).
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+HASH   := $(shell cksum pyproject.toml | cut -d' ' -f1)
+TEST_STAMP  := $(VENV)/.test-$(HASH)
+BENCH_STAMP := $(VENV)/.bench-$(HASH)
 
-.PHONY: venv test lint bench interop clean
+.PHONY: test lint bench interop clean
 
-$(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+$(PY):
+	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,lint,bench]'
-	rm -f $(VENV)/.installed-*; touch $(STAMP)
 
-venv: $(STAMP)
+$(TEST_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[test,lint]'
+	rm -f $(VENV)/.test-*; touch $@
 
-test: $(STAMP)
+$(BENCH_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[bench]'
+	rm -f $(VENV)/.bench-*; touch $@
+
+test: $(TEST_STAMP)
 	$(PY) -m pytest -q --ignore=tests/interop/test_system_servers.py $(PYTEST_ARGS)
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check keepalive tests benchmarks
 	$(VENV)/bin/mypy --strict keepalive
 
-bench: $(STAMP)
+bench: $(BENCH_STAMP)
 	$(PY) -m benchmarks $(BENCH_ARGS)
 
-interop: $(STAMP)
+interop: $(TEST_STAMP)
 	bash tests/interop/install_system_servers.sh
 	$(PY) -m pytest -q tests/interop/test_system_servers.py $(PYTEST_ARGS)
 
