@@ -450,16 +450,19 @@ class RequestsClient(Client):
         import requests
 
         self._session = requests.Session()
-        if self.ca_path:
-            self._session.verify = self.ca_path
+        # Per request, not session.verify: with trust_env, REQUESTS_CA_BUNDLE from the
+        # environment overrides session.verify (requests issue #3829).
+        self._verify: Any = self.ca_path or True
         self._headers = None if self.reuse else {"Connection": CLOSE}
 
     def get(self, path: str) -> bytes:
-        return self._session.get(self.base_url + path, headers=self._headers).content  # type: ignore[no-any-return]
+        return self._session.get(  # type: ignore[no-any-return]
+            self.base_url + path, headers=self._headers, verify=self._verify).content
 
     def stream(self, path: str) -> int:
         total = 0
-        with self._session.get(self.base_url + path, headers=self._headers, stream=True) as r:
+        with self._session.get(self.base_url + path, headers=self._headers, stream=True,
+                               verify=self._verify) as r:
             for chunk in r.iter_content(CHUNK):
                 total += len(chunk)
         return total

@@ -53,6 +53,7 @@ from .exceptions import (
     ResponseClosed,
     ServerDisconnected,
     StreamConsumed,
+    TransportError,
     translate,
 )
 from .models import DEFAULT_TIMEOUT, Headers, Timeout, TimeoutLike, Timings
@@ -154,6 +155,7 @@ class HTTPConnection:
         "_state",
         "_timings",
         "_view",
+        "close_reason",
         "expires_at",
         "host",
         "id",
@@ -226,6 +228,7 @@ class HTTPConnection:
         self.request_count = 0
         self.tls_resumed = False
         self.expires_at = float("inf")  # set by the pool while the connection is idle
+        self.close_reason = ""  # why it was retired, for logs
         self.opened = False  # the socket (and TLS) came up at some point
         self.on_open: Callable[[HTTPConnection], None] | None = None
         self.on_release: Callable[[HTTPConnection], None] | None = None
@@ -732,7 +735,9 @@ class HTTPConnection:
     def _recv(self, read_timeout: float | None) -> None:
         sock = self._sock
         if sock is None:
-            raise RemoteProtocolError(f"connection to {self.where} is closed")
+            raise TransportError(
+                f"the connection to {self.where} was closed while its response was read"
+            )
         if read_timeout != self._sock_timeout:
             sock.settimeout(read_timeout)
             self._sock_timeout = read_timeout
@@ -769,6 +774,10 @@ class HTTPConnection:
     def _read_data(self) -> bytes | bytearray | None:
         """The next piece of the body, or None at its end (which ends the cycle)."""
         try:
+            if self._sock is None:
+                raise TransportError(
+                    f"the connection to {self.where} was closed while its response was read"
+                )
             event = self._next_event(self._read_timeout)
             if type(event) is h11.Data:
                 if self._body_left is not None:
@@ -813,20 +822,8 @@ class HTTPConnection:
             now = time.perf_counter()
             timings.receive = now - self._head_at
             timings.total = now - self._cycle_started
-        # h11 leaves both sides DONE after a close-delimited body (RFC 9112 section 6.3,
-        # rule 8) when no "Connection: close" was sent, so the EOF itself must retire it.
-        # Bytes already buffered past the end of the response are not a response to
-        # anything we sent (RFC 9112 section 9.3): the stream is out of step. They are in
-        # h11's buffer, where the idle socket poll cannot see them, so check here.
-        keep = (
-            not self._eof
-            and not h.trailing_data[0]
-            and h.our_state is h11.DONE
-            and h.their_state is h11.DONE
-            and (self._requests_left is None or self._requests_left > 0)
-            and (self.idle_timeout_hint is None or self.idle_timeout_hint > 1.0)
-        )
-        if keep:
+        reason = self._retire_reason()
+        if reason is None:
             h.start_next_cycle()
             self._state = IDLE
             sock = self._sock
@@ -834,12 +831,38 @@ class HTTPConnection:
                 assert self.ssl_context is not None
                 tls.remember_session(sock, self.ssl_context, self.host, self.port)
         else:
+            self.close_reason = self.close_reason or reason
             self.close()
         self._release()
+
+    def _retire_reason(self) -> str | None:
+        """Why the connection may not carry another cycle, or None when it may."""
+        h = self._h11
+        if self._sock is None:
+            return "closed while its response was read"
+        if self._eof:
+            # h11 leaves both sides DONE after a close-delimited body (RFC 9112 section 6.3,
+            # rule 8) when no "Connection: close" was sent, so the EOF itself retires it.
+            return "the server ended the stream (close-delimited body)"
+        if h.trailing_data[0]:
+            # Bytes past the end of the response answer nothing we sent (RFC 9112 section
+            # 9.3): the stream is out of step. They sit in h11's buffer, where the idle
+            # socket poll cannot see them, so this is the place to catch them.
+            return "stray bytes after the response"
+        if h.our_state is not h11.DONE:
+            return "our side must close (Connection: close, or the body was not all sent)"
+        if h.their_state is not h11.DONE:
+            return "the server asked to close (Connection: close or HTTP/1.0)"
+        if self._requests_left is not None and self._requests_left <= 0:
+            return "the server's Keep-Alive max was reached"
+        if self.idle_timeout_hint is not None and self.idle_timeout_hint <= 1.0:
+            return "the server's Keep-Alive timeout is too short to reuse"
+        return None
 
     def _fail(self) -> None:
         """Any error or timeout: the socket is closed and the cycle over."""
         was_active = self._state is ACTIVE
+        self.close_reason = self.close_reason or "an error or timeout"
         self.close()
         if was_active:
             self._release()

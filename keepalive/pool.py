@@ -240,19 +240,15 @@ class ConnectionPool:
         """Close every connection; active ones are closed as well (their reads will fail)."""
         with self._lock:
             self._closed = True
-            idle = []
             for key, stack in self._idle.items():
                 for conn in stack:
-                    self._forget(conn, key)
-                    idle.append(conn)
-            active = list(self._active)
+                    self._retire(conn, key, "the pool was closed")
             self._idle.clear()
             self._idle_total = 0
+            active = list(self._active)
             self._cond.notify_all()
-        for conn in idle:
-            conn.close()
         for conn in active:
-            conn.close()
+            conn.close()  # its reader gets ResponseClosed; its release then frees the slot
 
     def __enter__(self) -> ConnectionPool:
         return self
@@ -277,22 +273,21 @@ class ConnectionPool:
         cert: tls.CertLike,
     ) -> HTTPConnection:
         deadline: float | None = None
-        to_close: list[HTTPConnection] = []
         with self._lock:
             if self._closed:
                 raise PoolClosed("the connection pool is closed")
             while True:
                 now = self._clock()
                 if now >= self._next_expiry:
-                    self._sweep_expired(now, to_close)
+                    self._sweep_expired(now)
                 stack = self._idle.get(key)
                 while stack and not force_new:
                     conn = stack.pop()
                     self._idle_total -= 1
                     if conn.expires_at <= now:
-                        self._retire(conn, key, "expired", to_close)
+                        self._retire(conn, key, "expired")
                     elif conn.has_peer_closed():
-                        self._retire(conn, key, "closed by the server while idle", to_close)
+                        self._retire(conn, key, "closed by the server while idle")
                     else:
                         self._active[conn] = key
                         self._requests += 1
@@ -302,7 +297,7 @@ class ConnectionPool:
                     conn = None
                 if conn is not None:
                     break
-                if self._reserve_slot(key, to_close):
+                if self._reserve_slot(key):
                     self._requests += 1
                     conn = None
                     break
@@ -320,24 +315,16 @@ class ConnectionPool:
                     )
                 self._waiters += 1
                 try:
-                    if to_close:
-                        self._lock.release()
-                        try:
-                            _close_all(to_close)
-                        finally:
-                            self._lock.acquire()
                     self._cond.wait(None if pool_timeout is None else remaining)
                 finally:
                     self._waiters -= 1
                 if self._closed:
                     raise PoolClosed("the connection pool was closed while waiting")
-        if to_close:
-            _close_all(to_close)
         if conn is None:
             conn = self._new_connection(key, verify, cert)
         return conn
 
-    def _reserve_slot(self, key: PoolKey, to_close: list[HTTPConnection]) -> bool:
+    def _reserve_slot(self, key: PoolKey) -> bool:
         """Count a new connection in; close an idle one of another key if the total is full."""
         per_key = self._open_per_key.get(key, 0)
         if per_key >= self.max_connections_per_host:
@@ -345,7 +332,7 @@ class ConnectionPool:
             per_key = self._open_per_key.get(key, 0)
             if per_key >= self.max_connections_per_host:
                 return False
-        if self._open_total >= self.max_connections and not self._evict_oldest_idle(to_close):
+        if self._open_total >= self.max_connections and not self._evict_oldest_idle():
             self._reclaim_abandoned()
             if self._open_total >= self.max_connections:
                 return False
@@ -395,7 +382,6 @@ class ConnectionPool:
         ``sent=False``: the request was refused before it reached the wire, so it is not
         counted as a request at all.
         """
-        to_close: list[HTTPConnection] = []
         with self._lock:
             key = self._active.pop(conn, None)
             if key is None:
@@ -419,25 +405,21 @@ class ConnectionPool:
                     if conn.expires_at < self._next_expiry:
                         self._next_expiry = conn.expires_at
                 else:
-                    self._retire(conn, key, "keepalive_expiry is 0", to_close)
+                    self._retire(conn, key, "keepalive_expiry is 0")
             else:
-                self._forget(conn, key)
-                if logger.isEnabledFor(logging.DEBUG):
-                    logger.debug("retired %r (%s)", conn, "closed" if conn.is_closed else "busy")
-                if not conn.is_closed:
-                    to_close.append(conn)
+                self._retire(conn, key, conn.close_reason or "not reusable")
             if now >= self._next_expiry:
-                self._sweep_expired(now, to_close)
+                self._sweep_expired(now)
             if self._waiters:
                 self._cond.notify_all()
-        if to_close:
-            _close_all(to_close)
 
     # -- helpers; all called with the lock held ------------------------------------------------
 
-    def _retire(self, conn: HTTPConnection, key: PoolKey, why: str, to_close: list[Any]) -> None:
+    def _retire(self, conn: HTTPConnection, key: PoolKey, why: str) -> None:
+        # Close before the slot is freed, so the limits hold for sockets too. Closing a
+        # socket does no I/O that can block (no shutdown, no TLS close_notify).
+        conn.close()
         self._forget(conn, key)
-        to_close.append(conn)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("retired %r (%s)", conn, why)
 
@@ -457,7 +439,7 @@ class ConnectionPool:
         if self._waiters:
             self._cond.notify_all()
 
-    def _sweep_expired(self, now: float, to_close: list[HTTPConnection]) -> None:
+    def _sweep_expired(self, now: float) -> None:
         """Close idle connections of every origin past their deadline (SPEC.md rule 4)."""
         soonest = float("inf")
         for key, stack in list(self._idle.items()):
@@ -465,7 +447,7 @@ class ConnectionPool:
             for conn in stack:
                 if conn.expires_at <= now:
                     self._idle_total -= 1
-                    self._retire(conn, key, "idle past its expiry", to_close)
+                    self._retire(conn, key, "idle past its expiry")
                 else:
                     kept.append(conn)
                     soonest = min(soonest, conn.expires_at)
@@ -475,7 +457,7 @@ class ConnectionPool:
                 del self._idle[key]
         self._next_expiry = soonest
 
-    def _evict_oldest_idle(self, to_close: list[HTTPConnection]) -> bool:
+    def _evict_oldest_idle(self) -> bool:
         """Make room under ``max_connections`` by closing the idle connection due soonest."""
         victim: tuple[float, PoolKey] | None = None
         for key, stack in self._idle.items():
@@ -489,7 +471,7 @@ class ConnectionPool:
         if not stack:
             del self._idle[key]
         self._idle_total -= 1
-        self._retire(conn, key, "room needed for another host", to_close)
+        self._retire(conn, key, "room needed for another host")
         return True
 
     def _reclaim_abandoned(self) -> None:
@@ -515,12 +497,6 @@ class ConnectionPool:
             # close() on our copy of the descriptor sends nothing: the parent's socket and
             # its TLS state stay intact (no shutdown(), no close_notify).
             conn.close()
-
-
-def _close_all(conns: list[HTTPConnection]) -> None:
-    for conn in conns:
-        conn.close()
-    conns.clear()
 
 
 def _pairs(headers: HeaderPairs) -> list[Any]:

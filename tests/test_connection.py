@@ -520,3 +520,19 @@ def test_tls_idle_check_tolerates_session_tickets(
         time.sleep(0.05)
         assert not conn.has_peer_closed()
     conn.close()
+
+
+def test_closed_connection_stays_closed_with_a_buffered_body(server: TestServer) -> None:
+    conn = conn_for(server)
+    resp = conn.request("GET", "/")  # the small body is already in h11's buffer
+    conn.close()
+    with pytest.raises(keepalive.TransportError, match="was closed"):
+        resp.read()
+    assert conn.is_closed and not conn.is_reusable
+
+
+def test_retirement_names_its_reason(make_server: MakeServer) -> None:
+    server = make_server(lambda req, side: Reply(200, [("Keep-Alive", "timeout=5, max=0")], b"x"))
+    conn = conn_for(server)
+    conn.request("GET", "/").read()
+    assert conn.is_closed and "max" in conn.close_reason

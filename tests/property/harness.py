@@ -29,6 +29,7 @@ import h11
 
 __all__ = [
     "ManualClock",
+    "budget",
     "Peer",
     "ScriptedServer",
     "ServerRequest",
@@ -368,3 +369,10 @@ def chunks_of(data: bytes, sizes: Iterable[int]) -> list[bytes]:
     if pos < len(data):
         out.append(data[pos:])
     return out
+
+
+def budget(fraction: float, least: int = 5) -> int:
+    """``max_examples`` for one property: a share of the active profile's (see conftest.py)."""
+    from hypothesis import settings
+
+    return max(least, int(settings.default.max_examples * fraction))

@@ -1,0 +1,167 @@
+"""``python -m benchmarks``: run the benchmark and print, save and plot the results.
+
+    python -m benchmarks                  # default plan, about two minutes
+    python -m benchmarks --quick          # about 20 seconds
+    python -m benchmarks --full           # everything, with a 20 ms RTT run
+    python -m benchmarks --server nginx   # against nginx instead of the embedded server
+    python -m benchmarks --rtt 20         # add the delay-proxy scenario at 20 ms RTT
+    python -m benchmarks --clients keepalive,requests --scenarios reused,new
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime
+import logging
+import os
+import sys
+import time
+from typing import Any
+
+from . import clients as clients_module
+from .environment import CpuPlan, clear_proxy_environment, describe, machine_line
+from .report import (
+    evaluate_targets,
+    make_progress,
+    print_tables,
+    tables_for,
+    targets_table,
+    write_outputs,
+)
+from .scenarios import PLANS, SCENARIO_IDS, Bench, build, environment_probe
+from .server import EmbeddedServer, ServerHandle
+
+DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="keepalive benchmark: new vs reused connection latency beside the clients "
+                    "users would pick, against a local server.")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="a short run (about 20 s)")
+    mode.add_argument("--full", action="store_true", help="everything, more rounds")
+    parser.add_argument("--server", choices=["embedded", "nginx"], default="embedded",
+                        help="the embedded asyncio server (default) or nginx, if installed")
+    parser.add_argument("--rtt", type=float, metavar="MS", default=None,
+                        help="also run through a delay proxy with this round-trip time")
+    parser.add_argument("--clients", metavar="A,B,C",
+                        help="clients to run (keys or prefixes; the raw floor is always run): "
+                             + ", ".join(clients_module.BY_KEY))
+    parser.add_argument("--scenarios", metavar="A,B,C",
+                        help="scenarios to run: " + ", ".join(SCENARIO_IDS))
+    parser.add_argument("--rounds", type=int, help="override the plan's number of rounds")
+    parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
+                        help="where JSON, Markdown and PNG files go (default: %(default)s)")
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin server and clients")
+    parser.add_argument("--list", action="store_true", help="list clients and exit")
+    return parser.parse_args(argv)
+
+
+def list_clients() -> None:
+    for cls in clients_module.CLIENTS:
+        reason = cls.missing()
+        print(f"{cls.key:28} {'missing: ' + reason if reason else 'ok (' + str(cls.version()) + ')'}")
+
+
+def start_server(kind: str, cpus: CpuPlan) -> ServerHandle:
+    if kind == "nginx":
+        from .nginx import NginxNotInstalled, NginxServer
+
+        try:
+            return NginxServer(cpu=cpus.server)
+        except NginxNotInstalled as exc:
+            raise SystemExit(f"error: {exc}") from None
+    return EmbeddedServer(cpu=cpus.server)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.list:
+        list_clients()
+        return 0
+    plan = copy.deepcopy(PLANS["quick" if args.quick else "full" if args.full else "default"])
+    if args.scenarios:
+        chosen = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+        unknown = [s for s in chosen if s not in SCENARIO_IDS]
+        if unknown:
+            raise SystemExit(f"unknown scenario(s) {unknown}; known: {', '.join(SCENARIO_IDS)}")
+        plan.scenarios = chosen
+    if args.rtt is not None:
+        plan.rtt_ms = args.rtt
+        if "rtt" not in plan.scenarios:
+            plan.scenarios.append("rtt")
+    if "rtt" in plan.scenarios and not plan.rtt_ms:
+        plan.rtt_ms = 20.0
+    if args.rounds:
+        plan.rounds = plan.tls_new_rounds = plan.throughput_rounds = args.rounds
+        plan.concurrency_rounds = plan.rtt_rounds = args.rounds
+    chosen_clients = clients_module.select(args.clients)
+
+    removed = clear_proxy_environment()
+    # urllib3 warns on every connection it discards from a full pool; under 16 threads that
+    # would flood the terminal. The count of connections is reported instead.
+    logging.getLogger("urllib3").setLevel(logging.ERROR)
+
+    cpus = CpuPlan.choose(pin=not args.no_pin)
+    started = time.perf_counter()
+    server = start_server(args.server, cpus)
+    cpus.pin_clients()
+    rtt_server = None
+    progress = make_progress()
+    try:
+        if "rtt" in plan.scenarios:
+            from .rttproxy import RttProxy
+
+            rtt_server = RttProxy(server, plan.rtt_ms, cpu=cpus.server)
+        bench = Bench(server, chosen_clients, plan, progress, rtt_server)
+        scenarios_to_run = build(plan, plan.scenarios)
+        progress.start(sum(s.steps(bench) for s in scenarios_to_run))
+        results = []
+        try:
+            for scenario in scenarios_to_run:
+                results.append(scenario.run(bench))
+        finally:
+            stop = getattr(progress, "stop", None)
+            if stop:
+                stop()
+        server_info = server.describe()
+    finally:
+        if rtt_server is not None:
+            rtt_server.close()
+        server.close()
+    seconds = time.perf_counter() - started
+
+    env = describe(cpus, environment_probe())
+    env["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    env["proxy_variables_cleared"] = removed
+    targets = evaluate_targets(results)
+    tables = tables_for(results, str(server_info["name"]))
+    if any(c.kind == "keepalive" for c in chosen_clients):
+        tables.append(targets_table(targets))
+    header = (f"keepalive benchmark — plan {plan.name}, server {server_info['name']}, "
+              f"{seconds:.0f} s\nmachine: {machine_line(env)}")
+    print_tables(tables, header)
+
+    data: dict[str, Any] = {
+        "schema": 1,
+        "plan": vars(plan),
+        "args": vars(args),
+        "seconds": seconds,
+        "environment": env,
+        "server": server_info,
+        "scenarios": [s.to_json() for s in results],
+        "targets": [vars(t) for t in targets],
+    }
+    stem = "bench-" + datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    written = write_outputs(args.out, stem, data, results, tables, header,
+                            plots=not args.no_plots)
+    print("wrote " + ", ".join(os.path.relpath(p) for p in written))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
