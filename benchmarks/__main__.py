@@ -138,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     env = describe(cpus, environment_probe())
     env["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     env["proxy_variables_cleared"] = removed
+    results.sort(key=lambda s: SCENARIO_IDS.index(s.id))  # display order
     targets = evaluate_targets(results)
     tables = tables_for(results, str(server_info["name"]))
     if any(c.kind == "keepalive" for c in chosen_clients):

@@ -277,6 +277,7 @@ class H11LoopClient(Client):
             self._headers.append(("Connection", CLOSE))
         self._sock: socket.socket | None = None
         self._conn: Any = None
+        self._view: memoryview | None = None
         if self.reuse:
             self._sock, self._conn = self._connect()
 
@@ -288,6 +289,11 @@ class H11LoopClient(Client):
         return sock, self._h11.Connection(self._h11.CLIENT)
 
     def _cycle(self, sock: socket.socket, conn: Any, path: str, keep: bool) -> bytes | int:
+        """One request/response; ``keep`` returns the body, else only its length.
+
+        Small responses are read with ``recv(65536)``; a streamed body with ``recv_into`` on
+        one preallocated buffer, whose slices h11 copies into its own buffer.
+        """
         h11 = self._h11
         sock.sendall(
             conn.send(h11.Request(method="GET", target=path, headers=self._headers))
@@ -295,10 +301,16 @@ class H11LoopClient(Client):
         )
         parts: list[bytes] = []
         count = 0
+        if not keep and self._view is None:
+            self._view = memoryview(bytearray(CHUNK))
+        view = self._view
         while True:
             event = conn.next_event()
             if event is h11.NEED_DATA:
-                conn.receive_data(sock.recv(CHUNK if not keep else 65536))
+                if keep or view is None:
+                    conn.receive_data(sock.recv(65536))
+                else:
+                    conn.receive_data(view[: sock.recv_into(view)])
                 continue
             kind = type(event)
             if kind is h11.Data:
@@ -670,10 +682,9 @@ class _KeepaliveBase(Client):
             self.resumed_handshakes += bool(getattr(timings, "tls_resumed", False))
 
     def _socket_options(self) -> dict[str, Any]:
+        """``receive_buffer_size`` (SO_RCVBUF, set before connect) when the variant asks."""
         rcvbuf = int(self.options.get("rcvbuf", 0))
-        if not rcvbuf:
-            return {}
-        return {"socket_options": [(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)]}
+        return {"receive_buffer_size": rcvbuf} if rcvbuf else {}
 
 
 def _keepalive_version() -> str:

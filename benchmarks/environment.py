@@ -23,13 +23,14 @@ PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 class CpuPlan:
     client: set[int] | None
     server: int | None
+    available: int = 1  # CPUs the harness could use before it pinned itself
 
     @classmethod
     def choose(cls, pin: bool = True) -> CpuPlan:
         available = sorted(os.sched_getaffinity(0))
         if not pin or len(available) < 2:
-            return cls(None, None)
-        return cls({available[0]}, available[-1])
+            return cls(None, None, len(available))
+        return cls({available[0]}, available[-1], len(available))
 
     def pin_clients(self) -> None:
         if self.client is not None:
@@ -90,7 +91,7 @@ def describe(cpus: CpuPlan, versions: dict[str, Any]) -> dict[str, Any]:
         "platform": platform.platform(),
         "cpu_model": _cpu_model(),
         "cpu_count": os.cpu_count(),
-        "cpus_available": len(os.sched_getaffinity(0)),
+        "cpus_available": cpus.available,
         "pinning": cpus.describe(),
         "openssl": ssl.OPENSSL_VERSION,
         "load_average_at_start": [round(x, 2) for x in load],

@@ -502,7 +502,8 @@ class HTTPConnection:
         elif isinstance(body, bytes | bytearray | memoryview | str):
             data = body.encode("utf-8") if isinstance(body, str) else body
             if has_length:
-                if str(declared).strip() != str(len(data)):
+                text = declared.decode("latin-1") if isinstance(declared, bytes) else str(declared)
+                if text.strip() != str(len(data)):
                     raise LocalProtocolError(
                         f"Content-Length {declared!r} does not match a body of {len(data)} bytes"
                     )

@@ -103,7 +103,10 @@ class Headers(MutableMapping[str, str]):
         if not isinstance(name, str):
             return False
         key = name.lower()
-        return any(k == key for k, _, _ in self._items)
+        for item in self._items:  # noqa: SIM110 - a plain loop: this runs on every request
+            if item[0] == key:
+                return True
+        return False
 
     def __iter__(self) -> Iterator[str]:
         seen: set[str] = set()

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import http.client
 import importlib.util
 import os
@@ -44,7 +45,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
+from types import ModuleType, TracebackType
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 APPS_DIR = REPO_ROOT / "tests" / "interop"
@@ -139,7 +140,8 @@ class Server:
         _stop_process(self.process)
         if self.backend is not None:
             self.backend.stop()
-        _RUNNING.discard(self)
+        with _RUNNING_LOCK:
+            _RUNNING.discard(self)
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> Server:
@@ -161,18 +163,20 @@ _RUNNING_LOCK = threading.Lock()
 @atexit.register
 def _stop_all() -> None:
     # Safety net for a test run that is interrupted before its fixtures tear down.
-    for server in list(_RUNNING):
+    with _RUNNING_LOCK:
+        running = list(_RUNNING)
+    for server in running:
         server.stop()
 
 
 # --------------------------------------------------------------------------- plumbing
 
 
-def require_module(name: str, hint: str = PIP_HINT) -> object:
+def require_module(name: str, hint: str = PIP_HINT) -> ModuleType:
     """Import ``name`` or raise :class:`MissingDependency` saying how to install it."""
     if importlib.util.find_spec(name) is None:
         raise MissingDependency(f"Python package {name!r} is not installed: {hint}")
-    return __import__(name)
+    return importlib.import_module(name)
 
 
 def require_executable(name: str, hint: str = SYSTEM_HINT) -> str:
@@ -298,7 +302,8 @@ def launch(name: str, argv_for: Callable[[int, Path], Sequence[str]], *,
             _wait_ready(server, ready_path, time.monotonic() + ready_timeout)
         except _Died as died:
             _stop_process(process)
-            _RUNNING.discard(server)
+            with _RUNNING_LOCK:
+                _RUNNING.discard(server)
             tail = died.tail
             if any(marker in tail.lower() for marker in _IN_USE_MARKERS):
                 continue
@@ -442,11 +447,7 @@ def waitress_server(*, channel_timeout: int | None = 1, cleanup_interval: int | 
 
 def _write_htdocs(workdir: Path) -> Path:
     """Static copies of ``/big`` and ``/text`` for nginx and apache2 to serve themselves."""
-    sys.path.insert(0, str(APPS_DIR))
-    try:
-        import apps
-    finally:
-        sys.path.remove(str(APPS_DIR))
+    apps = _apps_module()
     htdocs = workdir / "htdocs"
     htdocs.mkdir(exist_ok=True)
     (htdocs / "big").write_bytes(apps.big_body())
@@ -457,6 +458,17 @@ def _write_htdocs(workdir: Path) -> Path:
     for path in htdocs.iterdir():
         path.chmod(0o644)
     return htdocs
+
+
+@functools.cache
+def _apps_module() -> ModuleType:
+    """``tests/interop/apps.py``, loaded from its path (whatever ``sys.path`` holds)."""
+    spec = importlib.util.spec_from_file_location("_keepalive_interop_apps",
+                                                  APPS_DIR / "apps.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _backend() -> Server:

@@ -292,11 +292,14 @@ class ScriptedServer:
     def _sync_backlog(self) -> None:
         # The backlog is FIFO: once a marker connected now is accepted, every connection
         # the client opened earlier has been accepted too, and so is counted.
-        marker = socket.create_connection((self.host, self.port), timeout=5.0)
+        marker = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
+            marker.bind((self.host, 0))  # known address before the acceptor can see it
             with self._lock:
                 self._marker_seen.clear()
                 self._marker = marker.getsockname()
+            marker.settimeout(5.0)
+            marker.connect((self.host, self.port))
             assert self._marker_seen.wait(5.0), "the acceptor is stuck"
         finally:
             marker.close()

@@ -17,6 +17,7 @@ import string
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from harness import Segmenting
@@ -92,14 +93,16 @@ def pseudo_random_bytes(size: int, seed: int) -> bytes:
 
 
 def bodies(max_size: int = 3 * MiB) -> st.SearchStrategy[bytes]:
-    """Empty, small and hand-written, or big (seeded), with sizes around the drain limit."""
-    size = st.one_of(
-        st.integers(0, 4096),
-        st.sampled_from([DRAIN_LIMIT - 1, DRAIN_LIMIT, DRAIN_LIMIT + 1, 2 * DRAIN_LIMIT]),
-        st.integers(0, max_size),
-    ).filter(lambda n: n <= max_size)
-    seeded = st.builds(pseudo_random_bytes, size, st.integers(0, 2**32 - 1))
-    return st.one_of(st.binary(max_size=300), seeded)
+    """Empty or small (hand-written or seeded), around the drain limit, or big (seeded)."""
+    edges = [n for n in (DRAIN_LIMIT - 1, DRAIN_LIMIT, DRAIN_LIMIT + 1, 2 * DRAIN_LIMIT)
+             if n <= max_size]
+    seed = st.integers(0, 2**32 - 1)
+    return st.one_of(
+        st.binary(max_size=300),
+        st.builds(pseudo_random_bytes, st.integers(0, 4096), seed),
+        st.builds(pseudo_random_bytes, st.sampled_from(edges), seed),
+        st.builds(pseudo_random_bytes, st.integers(4097, max_size), seed),
+    )
 
 
 # -- responses ---------------------------------------------------------------------------------
@@ -191,6 +194,11 @@ class ResponseSpec:
 
     # -- what the wire carries ----------------------------------------------------------------
 
+    @cached_property
+    def wire(self) -> bytes:
+        """``render()``, computed once."""
+        return self.render()
+
     def render(self) -> bytes:
         out = bytearray()
         for status, extra in self.interim:
@@ -229,7 +237,7 @@ class ResponseSpec:
 
     @property
     def head_length(self) -> int:
-        return len(self.render()) - len(self.render_body())
+        return len(self.wire) - len(self.render_body())
 
     # -- what the client must report --------------------------------------------------------
 
@@ -262,6 +270,15 @@ class ResponseSpec:
         if self.hint is not None and self.hint.timeout is not None and self.hint.timeout <= 1.0:
             return True
         return False
+
+    @property
+    def max_hint(self) -> int | None:
+        return None if self.hint is None else self.hint.max
+
+    @property
+    def keeps_fresh_connection(self) -> bool:
+        """As the first response on a connection, read to its end: may another follow?"""
+        return not self.retires_connection and (self.max_hint is None or self.max_hint > 0)
 
     def with_body(self, body: bytes) -> ResponseSpec:
         """The same response carrying ``body`` instead (re-framed)."""
@@ -450,6 +467,15 @@ def segmentings(draw: st.DrawFn, length: int) -> Segmenting:
         )
     delay = draw(st.sampled_from([0.0, 0.0, 0.0, 0.0005, 0.002]))
     return Segmenting(sizes, delay, min(len(sizes), 25))
+
+
+@st.composite
+def delivered_responses(
+    draw: st.DrawFn, methods: tuple[str, ...] = ("GET", "GET", "HEAD"), **kw: Any
+) -> tuple[ResponseSpec, Segmenting]:
+    """A response (to GET or HEAD) and how its bytes are cut on the way."""
+    spec = draw(responses(method=draw(st.sampled_from(methods)), **kw))
+    return spec, draw(segmentings(len(spec.wire)))
 
 
 # -- requests ----------------------------------------------------------------------------------
