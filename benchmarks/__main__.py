@@ -6,6 +6,7 @@
     python -m benchmarks --server nginx   # against nginx instead of the embedded server
     python -m benchmarks --rtt 20         # add the delay-proxy scenario at 20 ms RTT
     python -m benchmarks --clients keepalive,requests --scenarios reused,new
+    python -m benchmarks --publish        # also rewrite benchmarks/README_PERFORMANCE.md
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="where JSON, Markdown and PNG files go (default: %(default)s)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     parser.add_argument("--no-pin", action="store_true", help="do not pin server and clients")
+    parser.add_argument("--publish", action="store_true",
+                        help="also write benchmarks/README_PERFORMANCE.md and benchmarks/img/*.png "
+                             "(the README's Performance section) from this run")
     parser.add_argument("--list", action="store_true", help="list clients and exit")
     return parser.parse_args(argv)
 
@@ -64,7 +68,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def list_clients() -> None:
     for cls in clients_module.CLIENTS:
         reason = cls.missing()
-        print(f"{cls.key:28} {'missing: ' + reason if reason else 'ok (' + str(cls.version()) + ')'}")
+        status = f"missing: {reason}" if reason else f"ok ({cls.version()})"
+        print(f"{cls.key:28} {status}")
 
 
 def start_server(kind: str, cpus: CpuPlan) -> ServerHandle:
@@ -107,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("urllib3").setLevel(logging.ERROR)
 
     cpus = CpuPlan.choose(pin=not args.no_pin)
+    load_at_start = os.getloadavg()
     started = time.perf_counter()
     server = start_server(args.server, cpus)
     cpus.pin_clients()
@@ -135,8 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         server.close()
     seconds = time.perf_counter() - started
 
-    env = describe(cpus, environment_probe())
-    env["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    env = describe(cpus, environment_probe(), load_at_start)
     env["proxy_variables_cleared"] = removed
     results.sort(key=lambda s: SCENARIO_IDS.index(s.id))  # display order
     targets = evaluate_targets(results)
@@ -160,6 +165,10 @@ def main(argv: list[str] | None = None) -> int:
     stem = "bench-" + datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     written = write_outputs(args.out, stem, data, results, tables, header,
                             plots=not args.no_plots)
+    if args.publish:
+        from .publish import write_section
+
+        written += write_section(data, tables, args.out, machine_line(env))
     print("wrote " + ", ".join(os.path.relpath(p) for p in written))
     return 0
 

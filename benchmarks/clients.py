@@ -538,7 +538,8 @@ class PycurlClient(Client):
     def version(cls) -> str | None:
         import pycurl
 
-        return str(pycurl.version)
+        # "PycURL/7.49.0 libcurl/8.23.0 OpenSSL/3.6.5 zlib/... nghttp2/...": the first three
+        return " ".join(str(pycurl.version).split()[:3])
 
     def _setup(self) -> None:
         import pycurl

@@ -80,8 +80,8 @@ def _git(*args: str) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
-def describe(cpus: CpuPlan, versions: dict[str, Any]) -> dict[str, Any]:
-    load = os.getloadavg()
+def describe(cpus: CpuPlan, versions: dict[str, Any], load_at_start: tuple[float, ...]
+             ) -> dict[str, Any]:
     return {
         "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "host": socket.gethostname(),
@@ -94,7 +94,8 @@ def describe(cpus: CpuPlan, versions: dict[str, Any]) -> dict[str, Any]:
         "cpus_available": cpus.available,
         "pinning": cpus.describe(),
         "openssl": ssl.OPENSSL_VERSION,
-        "load_average_at_start": [round(x, 2) for x in load],
+        "load_average_at_start": [round(x, 2) for x in load_at_start],
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "sysctl": {k: _sysctl(k) for k in ("net.core.rmem_max", "net.ipv4.tcp_rmem",
                                           "net.ipv4.tcp_wmem", "net.ipv4.tcp_tw_reuse")},
         "git_commit": _git("rev-parse", "HEAD"),

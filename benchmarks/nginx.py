@@ -9,7 +9,9 @@ clients can resume.
 Connections are counted with ``stub_status`` on a separate listener. Its ``accepts`` counter is
 global and includes the status request's own connection, so a snapshot subtracts the status
 connections made so far: two snapshots then differ by the benchmark connections only. nginx
-cannot say which handshakes resumed, so those counters are ``None``.
+cannot say which handshakes resumed, so those counters are ``None`` (clients that can tell,
+the raw floor and keepalive, report it themselves). Its CPU time is read from ``/proc`` in
+clock ticks, so it is only meaningful over a whole scenario.
 """
 
 from __future__ import annotations
@@ -23,7 +25,14 @@ import subprocess
 import tempfile
 import time
 
-from .server import ROUTES, SMALL_BODY, Certificates, ServerHandle, ServerStats
+from .server import (
+    ROUTES,
+    SMALL_BODY,
+    Certificates,
+    ServerHandle,
+    ServerStats,
+    die_with_parent,
+)
 
 INSTALL_HINT = "apt-get update && apt-get install -y nginx"
 
@@ -58,7 +67,7 @@ http {{
         listen {host}:{https_port} ssl reuseport backlog=4096;
         ssl_certificate {cert};
         ssl_certificate_key {key};
-        root {dir}/www;
+        root {www};
         location / {{ }}
     }}
     server {{
@@ -97,8 +106,15 @@ class NginxServer(ServerHandle):
         os.chmod(root, 0o755)  # nginx workers may run as another user and must read www/
         certs = Certificates(root)
         self.ca_path = certs.ca_path
-        www = os.path.join(root, "www")
-        os.mkdir(www)
+        # Bodies live on tmpfs when there is one: sparse files there read as shared zero
+        # pages, while holes in a disk file's page cache are filled on first read, which made
+        # the first transfer of a run (whichever client came first) several times slower.
+        shm = "/dev/shm"
+        self._www_tmp = (tempfile.TemporaryDirectory(prefix="keepalive-bench-www-", dir=shm)
+                         if os.path.isdir(shm) and os.access(shm, os.W_OK) else None)
+        www = self._www_tmp.name if self._www_tmp else os.path.join(root, "www")
+        os.makedirs(www, exist_ok=True)
+        os.chmod(www, 0o755)
         for path, size in ROUTES.items():
             with open(os.path.join(www, path.lstrip("/")), "wb") as f:
                 if path == "/small":
@@ -111,7 +127,7 @@ class NginxServer(ServerHandle):
         config = CONFIG.format(
             user="user root;" if os.geteuid() == 0 else "",
             affinity=f"worker_cpu_affinity {1 << cpu:b};" if cpu is not None else "",
-            dir=root, host=self.host, http_port=self.http_port, https_port=self.https_port,
+            dir=root, www=www, host=self.host, http_port=self.http_port, https_port=self.https_port,
             status_port=self._status_port, cert=certs.cert_path, key=certs.key_path,
         )
         conf_path = os.path.join(root, "nginx.conf")
@@ -119,7 +135,7 @@ class NginxServer(ServerHandle):
             f.write(config)
         self._process = subprocess.Popen(
             [binary, "-p", root, "-c", conf_path, "-e", os.path.join(root, "error.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=die_with_parent,
         )
         self._status_queries = 0
         self._wait_ready()
@@ -195,4 +211,6 @@ class NginxServer(ServerHandle):
                 self._process.wait()
         if self._process.stderr is not None:
             self._process.stderr.close()
+        if self._www_tmp is not None:
+            self._www_tmp.cleanup()
         self._tmp.cleanup()

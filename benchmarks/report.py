@@ -76,7 +76,7 @@ def make_progress() -> Progress:
 
 def _num(value: float | None, digits: int = 1) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
+        return "\u2013"
     if abs(value) >= 10000:
         return f"{value:,.0f}"
     return f"{value:,.{digits}f}"
@@ -87,7 +87,7 @@ def _us(ns: float | None) -> str:
 
 
 def _ratio(value: float | None) -> str:
-    return "–" if value is None or math.isnan(value) else f"{value:.2f}×"
+    return "\u2013" if value is None or math.isnan(value) else f"{value:.2f}\u00d7"
 
 
 @dataclass
@@ -101,12 +101,13 @@ class Table:
 
 def _status(row: Row) -> str | None:
     """Why a row has no figures; short, since the full text is in the JSON file."""
-    text = f"missing: {row.missing}" if row.missing else f"error: {row.error}" if row.error else None
+    text = f"missing: {row.missing}" if row.missing else None
+    text = f"error: {row.error}" if row.error else text
     return text if text is None or len(text) <= 90 else text[:87] + "..."
 
 
 def _blank_row(row: Row, width: int) -> list[str]:
-    return [row.name] + ["–"] * (width - 2) + [_status(row) or ""]
+    return [row.name] + ["\u2013"] * (width - 2) + [_status(row) or ""]
 
 
 def _server_caption(s: Scenario, server_name: str) -> str:
@@ -118,13 +119,13 @@ def _server_caption(s: Scenario, server_name: str) -> str:
 
 def latency_tables(s: Scenario, server_name: str) -> list[Table]:
     tables = []
-    tls_new = s.id.endswith("tls-new") or s.params.get("scheme") == "https" and not s.params.get(
-        "reuse", True)
+    tls_new = s.id.endswith("tls-new") or (s.params.get("scheme") == "https" and not s.params.get(
+        "reuse", True))
     for path in s.params.get("paths", ["/small"]):
         rows = [r for r in s.rows if r.params.get("path") == path]
         floor = s.floor(path=path)
-        columns = ["client", "p50 µs", "p90 µs", "p99 µs", "req/s", "wall ×floor",
-                   "CPU µs/req", "CPU ×floor", "TCP conns", "req/conn"]
+        columns = ["client", "p50 µs", "p90 µs", "p99 µs", "req/s", "wall \u00d7floor",
+                   "CPU µs/req", "CPU \u00d7floor", "TCP conns", "req/conn"]
         if tls_new:
             columns.append("resumed")
         columns.append("note")
@@ -143,9 +144,9 @@ def latency_tables(s: Scenario, server_name: str) -> list[Table]:
             cells = [
                 row.name, _us(row.p(50)), _us(row.p(90)), _us(row.p(99)),
                 _num(row.ops_per_s(), 0),
-                _ratio(row.ratio_to(floor, "median")) if floor and floor.ok else "–",
+                _ratio(row.ratio_to(floor, "median")) if floor and floor.ok else "\u2013",
                 _us(row.cpu_per_op_ns()),
-                _ratio(row.ratio_to(floor, "cpu")) if floor and floor.ok else "–",
+                _ratio(row.ratio_to(floor, "cpu")) if floor and floor.ok else "\u2013",
                 str(conns), _num(row.sent() / conns if conns else None, 1),
             ]
             if tls_new:
@@ -162,8 +163,8 @@ def throughput_table(s: Scenario, server_name: str) -> Table:
     size = s.params["bytes"]
     table = Table(
         s.title,
-        ["client", "MB/s", "×floor", "MB per CPU-s", "CPU ×floor", "TCP conns", "note"],
-        caption=(f"{s.description} MB = 10⁶ bytes. {s.params['transfers']} transfers × "
+        ["client", "MB/s", "\u00d7floor", "MB per CPU-s", "CPU \u00d7floor", "TCP conns", "note"],
+        caption=(f"{s.description} MB = 10⁶ bytes. {s.params['transfers']} transfers \u00d7 "
                  f"{s.params['rounds']} rounds. server: {server_name}."))
     for row in s.rows:
         table.kinds.append("bad" if _status(row) else row.kind)
@@ -179,9 +180,9 @@ def throughput_table(s: Scenario, server_name: str) -> Table:
             note = f"SO_RCVBUF reads back {eff[0] / MIB:.0f} MiB"
         table.rows.append([
             row.name, _num(mb_s, 0),
-            _ratio(row.ratio_to(floor, "rate")) if floor and floor.ok else "–",
+            _ratio(row.ratio_to(floor, "rate")) if floor and floor.ok else "\u2013",
             _num(mb_cpu, 0),
-            _ratio(row.ratio_to(floor, "cpu")) if floor and floor.ok else "–",
+            _ratio(row.ratio_to(floor, "cpu")) if floor and floor.ok else "\u2013",
             str(row.connections()), note,
         ])
     return table
@@ -204,7 +205,7 @@ def concurrency_table(s: Scenario, server_name: str) -> Table:
         for t in threads:
             row = next((r for r in rows if r.params.get("threads") == t), None)
             if row is None or not row.ok:
-                cells.append("–")
+                cells.append("\u2013")
                 continue
             conns = max(b.server.connections for b in row.batches)
             cells.append(f"{_num(row.ops_per_s(), 0)} ({conns})")
@@ -232,7 +233,8 @@ def memory_table(s: Scenario) -> Table:
 
 def setup_table(s: Scenario) -> Table:
     table = Table(s.title, ["client", "p50 µs", "p90 µs", "CPU µs", "note"],
-                  caption=f"{s.description} {s.params['n']} creations each.")
+                  caption=(f"{s.description} Up to {s.params['n']} creations each, within "
+                           f"{s.params['budget_s']:g} s."))
     for row in s.rows:
         table.kinds.append("bad" if _status(row) else row.kind)
         if not row.ok:
@@ -249,7 +251,7 @@ def rtt_table(s: Scenario) -> Table:
     columns = ["client"] + [f"{case} (model {m * rtt:g} ms)" for case, m in cases] + ["note"]
     table = Table(s.title, columns, caption=(
         f"{s.description} Cells: measured median ms, and in brackets the measured figure as "
-        f"a multiple of the RTT. {s.params['n']} requests × {s.params['rounds']} rounds."))
+        f"a multiple of the RTT. {s.params['n']} requests \u00d7 {s.params['rounds']} rounds."))
     names: dict[str, list[Row]] = {}
     for row in s.rows:
         names.setdefault(row.name, []).append(row)
@@ -260,7 +262,7 @@ def rtt_table(s: Scenario) -> Table:
         for case, _ in cases:
             row = next((r for r in rows if r.params.get("case") == case), None)
             if row is None or not row.ok:
-                cells.append("–")
+                cells.append("\u2013")
                 continue
             ms = row.p(50) / 1e6
             cells.append(f"{ms:.1f} ({ms / rtt:.2f})")
@@ -316,21 +318,21 @@ def evaluate_targets(scenarios: list[Scenario]) -> list[Target]:
     h11 = reused.row("h11", path="/small") if reused else None
     floor = reused.floor(path="/small") if reused else None
     for key in ("keepalive.HTTPConnection", "keepalive.ConnectionPool"):
-        goal = f"{key} reused GET ≤ 1.15× h11 loop (wall and CPU)"
+        goal = f"{key} reused GET ≤ 1.15\u00d7 h11 loop (wall and CPU)"
         row = reused.row(key, path="/small") if reused else None
         if not (_usable(row) and _usable(h11)):
             na(goal, _status(row) if row is not None and _status(row) else "not measured")
             continue
         assert row is not None and h11 is not None
         wall, cpu = row.ratio_to(h11, "median"), row.ratio_to(h11, "cpu")
-        targets.append(Target(goal, f"wall {wall:.2f}×, CPU {cpu:.2f}×",
+        targets.append(Target(goal, f"wall {wall:.2f}\u00d7, CPU {cpu:.2f}\u00d7",
                               wall <= 1.15 and cpu <= 1.15))
     session = reused.row("keepalive.Session", path="/small") if reused else None
-    goal = "Session.get reused GET ≤ 2.0× raw floor wall, ≤ 100 µs CPU/request"
+    goal = "Session.get reused GET ≤ 2.0\u00d7 raw floor wall, ≤ 100 µs CPU/request"
     if _usable(session) and _usable(floor):
         assert session is not None and floor is not None
         wall, cpu = session.ratio_to(floor, "median"), session.cpu_per_op_ns() / 1e3
-        targets.append(Target(goal, f"wall {wall:.2f}×, CPU {cpu:.0f} µs",
+        targets.append(Target(goal, f"wall {wall:.2f}\u00d7, CPU {cpu:.0f} µs",
                               wall <= 2.0 and cpu <= 100))
         peers = [reused.row(k, path="/small") for k in ("aiohttp", "urllib3", "httpx",
                                                         "requests")] if reused else []
@@ -339,7 +341,7 @@ def evaluate_targets(scenarios: list[Scenario]) -> list[Target]:
             ratios = {p.key: session.ratio_to(p, "median") for p in present}
             targets.append(Target(
                 "Session.get reused GET ahead of aiohttp, urllib3, httpx, requests (wall)",
-                ", ".join(f"{k} {v:.2f}×" for k, v in ratios.items()),
+                ", ".join(f"{k} {v:.2f}\u00d7" for k, v in ratios.items()),
                 all(v < 1 for v in ratios.values())))
     else:
         na(goal)
@@ -347,15 +349,15 @@ def evaluate_targets(scenarios: list[Scenario]) -> list[Target]:
     new = _find(scenarios, "new")
     h11_new = new.row("h11", path="/small") if new else None
     for key in ("keepalive.HTTPConnection", "keepalive.ConnectionPool", "keepalive.Session"):
-        goal = f"{key} new connection (HTTP) ≤ 1.2× h11 loop"
+        goal = f"{key} new connection (HTTP) ≤ 1.2\u00d7 h11 loop"
         row = new.row(key, path="/small") if new else None
         if not (_usable(row) and _usable(h11_new)):
             na(goal)
             continue
         assert row is not None and h11_new is not None
         wall = row.ratio_to(h11_new, "median")
-        targets.append(Target(goal, f"wall {wall:.2f}×, CPU {row.ratio_to(h11_new, 'cpu'):.2f}×",
-                              wall <= 1.2))
+        cpu = row.ratio_to(h11_new, "cpu")
+        targets.append(Target(goal, f"wall {wall:.2f}\u00d7, CPU {cpu:.2f}\u00d7", wall <= 1.2))
 
     setup = _find(scenarios, "setup")
     row = setup.row("keepalive.Session") if setup else None
@@ -406,7 +408,7 @@ def evaluate_targets(scenarios: list[Scenario]) -> list[Target]:
             ratios = {k: row.ratio_to(r, "rate") for k, r in others.items() if _usable(r)}
             conns = max(b.server.connections for b in row.batches)
             ok = all(v >= 1 for v in ratios.values()) and conns <= 10
-            measured = ", ".join(f"{v:.2f}× {k}" for k, v in ratios.items())
+            measured = ", ".join(f"{v:.2f}\u00d7 {k}" for k, v in ratios.items())
             targets.append(Target(goal, f"{measured}; {conns} conns", ok))
         else:
             na(goal)
@@ -433,7 +435,7 @@ def targets_table(targets: list[Target]) -> Table:
         if t in skipped:
             continue
         table.rows.append([t.goal, t.measured,
-                           "met" if t.ok else ("missed" if t.ok is False else "–")])
+                           "met" if t.ok else ("missed" if t.ok is False else "\u2013")])
         table.kinds.append("keepalive" if t.ok else ("bad" if t.ok is False else "peer"))
     return table
 
@@ -441,6 +443,11 @@ def targets_table(targets: list[Target]) -> Table:
 # --- rendering -------------------------------------------------------------------------------
 
 _STYLES = {"floor": "dim", "keepalive": "bold cyan", "bad": "red", "peer": ""}
+_WRAPPING = ("note", "goal", "measured")  # text columns that may wrap
+
+
+def _numeric(index: int, column: str) -> bool:
+    return index > 0 and column not in _WRAPPING and column not in ("sharing", "result")
 
 
 def print_tables(tables: list[Table], header: str) -> None:
@@ -457,9 +464,8 @@ def print_tables(tables: list[Table], header: str) -> None:
         rt = RichTable(title=t.title, caption=t.caption, caption_justify="left",
                        title_justify="left", title_style="bold")
         for i, col in enumerate(t.columns):
-            wraps = col in ("note", "goal", "measured")
-            numeric = i > 0 and not wraps and col not in ("sharing", "result")
-            rt.add_column(col, justify="right" if numeric else "left", no_wrap=not wraps,
+            wraps = col in _WRAPPING
+            rt.add_column(col, justify="right" if _numeric(i, col) else "left", no_wrap=not wraps,
                           overflow="fold", ratio=1 if wraps else None,
                           min_width=20 if wraps else None)
         for cells, kind in zip(t.rows, t.kinds, strict=False):
@@ -473,7 +479,8 @@ def markdown(tables: list[Table]) -> str:
     for t in tables:
         out.append(f"#### {t.title}\n")
         out.append("| " + " | ".join(t.columns) + " |")
-        out.append("|" + "|".join("---" if i == 0 else "--:" for i in range(len(t.columns))) + "|")
+        out.append("|" + "|".join("--:" if _numeric(i, c) else "---"
+                                  for i, c in enumerate(t.columns)) + "|")
         for cells, kind in zip(t.rows, t.kinds, strict=False):
             shown = [c.replace("|", "\\|") for c in cells]
             if kind == "keepalive":
@@ -500,6 +507,7 @@ def plot_latency(scenarios: list[Scenario], path: str) -> bool:
     if not panels:
         return False
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -513,7 +521,7 @@ def plot_latency(scenarios: list[Scenario], path: str) -> bool:
         rows = [r for r in s.rows if r.ok and r.params.get("path") == path_shown]
         data = [[w / 1e3 for w in r.samples_ns()] for r in rows]
         labels = [r.name for r in rows]
-        box = ax.boxplot(data, vert=False, whis=(1, 99), showfliers=False, patch_artist=True,
+        box = ax.boxplot(data, vert=False, whis=(5, 95), showfliers=False, patch_artist=True,
                          medianprops={"color": "black"})
         ax.set_yticks(range(1, len(labels) + 1), labels, fontsize=8)
         for patch, r in zip(box["boxes"], rows, strict=True):
@@ -521,7 +529,8 @@ def plot_latency(scenarios: list[Scenario], path: str) -> bool:
                                                                                   "#e9c46a"))
         ax.set_xscale("log")
         ax.invert_yaxis()
-        ax.set_xlabel("latency per request, µs (box: p25–p75, whiskers: p1–p99)")
+        ax.set_xlabel("latency per request, µs (box: p25\u2013p75, whiskers: p5\u2013p95)")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
         ax.set_title(f"{s.title} — GET {path_shown}", fontsize=10)
         ax.grid(axis="x", which="both", alpha=0.3)
     for ax in list(axes.flat)[len(panels):]:
@@ -537,6 +546,7 @@ def plot_concurrency(scenarios: list[Scenario], path: str) -> bool:
     if s is None or not any(r.ok for r in s.rows):
         return False
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -554,9 +564,11 @@ def plot_concurrency(scenarios: list[Scenario], path: str) -> bool:
                 linewidth=2.5 if kind == "keepalive" else 1.2,
                 linestyle=":" if kind == "floor" else "-")
     ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
     ax.set_xticks(s.params["threads"], [str(t) for t in s.params["threads"]])
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
     ax.set_xlabel("threads")
-    ax.set_ylabel("requests/s (total)")
+    ax.set_ylabel("requests/s (total, log scale)")
     ax.set_title(s.title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")

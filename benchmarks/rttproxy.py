@@ -35,7 +35,7 @@ import subprocess
 import sys
 from typing import Any
 
-from .server import ServerHandle, ServerStats
+from .server import ServerHandle, ServerStats, die_with_parent
 
 
 class DelayedPipe:
@@ -118,6 +118,7 @@ class RttProxyServer:
         self.rtt = rtt
         self.upstream = upstream
         self.accepted = 0
+        self._tasks: set[asyncio.Task[None]] = set()  # strong references until done
 
     def client_side(self) -> _Side:
         loop = asyncio.get_running_loop()
@@ -127,7 +128,9 @@ class RttProxyServer:
         # The emulated handshake: nothing reaches the server before one RTT has passed.
         to_server.hold_until(loop.time() + self.rtt + self.rtt / 2)
         client = _Side(to_server)
-        loop.create_task(self._connect(client, to_server, to_client))
+        task = loop.create_task(self._connect(client, to_server, to_client))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         return client
 
     async def _connect(self, client: _Side, to_server: DelayedPipe, to_client: DelayedPipe) -> None:
@@ -186,7 +189,8 @@ class RttProxy(ServerHandle):
         if cpu is not None:
             cmd += ["--cpu", str(cpu)]
         package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        self._process = subprocess.Popen(cmd, stdout=subprocess.PIPE, cwd=package_parent, text=True)
+        self._process = subprocess.Popen(cmd, stdout=subprocess.PIPE, cwd=package_parent,
+                                         text=True, preexec_fn=die_with_parent)
         assert self._process.stdout is not None
         line = self._process.stdout.readline()
         if not line:

@@ -46,20 +46,20 @@ class Plan:
 
     name: str
     scenarios: list[str]
-    rounds: int = 5
+    rounds: int = 6
     reused_paths: list[str] = field(default_factory=lambda: ["/small"])
-    reused_n: int = 400
+    reused_n: int = 1000
     warmup: int = 20
-    new_n: int = 100
-    tls_reused_n: int = 300
-    tls_new_n: int = 40
+    new_n: int = 200
+    tls_reused_n: int = 500
+    tls_new_n: int = 60
     tls_new_rounds: int = 3
     throughput_path: str = "/100m"
     throughput_transfers: int = 2
-    throughput_rounds: int = 4
+    throughput_rounds: int = 5
     threads: list[int] = field(default_factory=lambda: [1, 4, 16])
-    concurrency_requests: int = 1600
-    concurrency_rounds: int = 2
+    concurrency_requests: int = 2000
+    concurrency_rounds: int = 3
     memory_path: str = "/1g"
     memory_clients: list[str] | None = None  # None: every client
     setup_n: int = 200
@@ -87,9 +87,9 @@ PLANS: dict[str, Plan] = {
         name="full",
         scenarios=["setup", "reused", "new", "tls-reused", "tls-new", "throughput",
                    "concurrency", "memory", "rtt"],
-        rounds=7, reused_paths=["/small", "/1k", "/1m"], reused_n=1000, new_n=200,
-        tls_reused_n=500, tls_new_n=80, tls_new_rounds=5, throughput_transfers=3,
-        throughput_rounds=5, threads=[1, 2, 4, 8, 16, 32], concurrency_requests=4000,
+        rounds=8, reused_paths=["/small", "/1k", "/1m"], reused_n=1500, new_n=300,
+        tls_reused_n=800, tls_new_n=100, tls_new_rounds=5, throughput_transfers=3,
+        throughput_rounds=6, threads=[1, 2, 4, 8, 16, 32], concurrency_requests=4000,
         concurrency_rounds=3, setup_n=500, rtt_ms=20.0, rtt_n=20, rtt_rounds=3,
     ),
 }
@@ -369,7 +369,7 @@ class ConcurrencyScenario:
                 if row.error is None:
                     cls, options = by_key[row.key]
                     self._batch(bench, row, cls, options, row.params["threads"], round_no)
-                bench.progress.step(f"concurrency: {row.name} × {row.params['threads']}")
+                bench.progress.step(f"concurrency: {row.name} \u00d7 {row.params['threads']}")
         scenario.server_cpu_per_request_ns = _server_cpu_per_request(
             [b for r in scenario.rows for b in r.batches])
         scenario.seconds = time.perf_counter() - started
@@ -457,8 +457,9 @@ class MemoryScenario:
         size = ROUTES[self.path]
         scenario = Scenario(
             self.id, f"Memory: peak RSS while streaming {size >> 30} GiB",
-            "Each client runs in a fresh interpreter (python -m benchmarks.memprobe). Baseline "
-            "is ru_maxrss after imports and client setup; peak is ru_maxrss after the stream.",
+            "Each client runs in a fresh interpreter (python -m benchmarks.memprobe). Interpreter "
+            "= peak RSS before imports; baseline = peak RSS after imports and client setup; "
+            "peak = peak RSS after the stream (VmHWM). Chunks are read and dropped.",
             params={"path": self.path, "bytes": size})
         started = time.perf_counter()
         for cls, options in self._variants(bench):

@@ -36,8 +36,8 @@ import signal
 import socket
 import ssl
 import subprocess
-import tempfile
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 
@@ -117,7 +117,7 @@ class BulkFile:
     def open(self) -> object:
         # A new open file description per response: loop.sendfile moves the file position,
         # and two responses in flight must not share one.
-        return open(f"/proc/self/fd/{self.fd}", "rb", buffering=0)  # noqa: SIM115
+        return open(f"/proc/self/fd/{self.fd}", "rb", buffering=0)
 
 
 class BenchServerProtocol(asyncio.Protocol):
@@ -128,6 +128,7 @@ class BenchServerProtocol(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._pending = b""
         self._busy = False  # a bulk body is being sent; later requests wait in _pending
+        self._bulk_task: asyncio.Task[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -172,7 +173,9 @@ class BenchServerProtocol(asyncio.Protocol):
                 self._pending = data[start:]
                 self._busy = True
                 transport.pause_reading()
-                asyncio.get_running_loop().create_task(self._send_bulk(route, close))
+                # Keep a reference: the loop holds tasks only weakly.
+                self._bulk_task = asyncio.get_running_loop().create_task(
+                    self._send_bulk(route, close))
                 return
             transport.write(route.close_response if close else route.keep_response)
             if close:
@@ -243,7 +246,9 @@ class BenchServer:
 
     async def serve(self, host: str, ready: asyncio.Future[dict[str, int]] | None = None) -> None:
         loop = asyncio.get_running_loop()
-        servers = [await loop.create_server(lambda: BenchServerProtocol(self), host, 0, backlog=4096)]
+        servers = [
+            await loop.create_server(lambda: BenchServerProtocol(self), host, 0, backlog=4096)
+        ]
         if self.ssl_context is not None:
             servers.append(
                 await loop.create_server(
@@ -274,6 +279,21 @@ def make_server_ssl_context(cert: str, key: str) -> ssl.SSLContext:
 
 
 # --- the harness's side: start the server process and read its counters --------------------
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` for helper processes: SIGTERM them if the harness dies first.
+
+    The harness can end abruptly (its hang watchdog exits the process); a server left
+    running would hold CPU and ports. Linux only (prctl PR_SET_PDEATHSIG); a no-op elsewhere.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 @dataclass
@@ -360,7 +380,8 @@ class EmbeddedServer(ServerHandle):
         if cpu is not None:
             cmd += ["--cpu", str(cpu)]
         package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        self._process = subprocess.Popen(cmd, stdout=subprocess.PIPE, cwd=package_parent, text=True)
+        self._process = subprocess.Popen(cmd, stdout=subprocess.PIPE, cwd=package_parent,
+                                         text=True, preexec_fn=die_with_parent)
         assert self._process.stdout is not None
         line = self._process.stdout.readline()
         if not line:

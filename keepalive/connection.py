@@ -823,14 +823,16 @@ class HTTPConnection:
             now = time.perf_counter()
             timings.receive = now - self._head_at
             timings.total = now - self._cycle_started
+        sock = self._sock
+        if self.request_count == 1 and isinstance(sock, ssl.SSLSocket):
+            # Whether or not the socket is kept: a server that closes after every response
+            # is exactly where resumption saves the most (SPEC.md rule 10).
+            assert self.ssl_context is not None
+            tls.remember_session(sock, self.ssl_context, self.host, self.port)
         reason = self._retire_reason()
         if reason is None:
             h.start_next_cycle()
             self._state = IDLE
-            sock = self._sock
-            if self.request_count == 1 and isinstance(sock, ssl.SSLSocket):
-                assert self.ssl_context is not None
-                tls.remember_session(sock, self.ssl_context, self.host, self.port)
         else:
             self.close_reason = self.close_reason or reason
             self.close()

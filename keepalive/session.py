@@ -47,6 +47,9 @@ def _default_headers() -> Headers:
             ("User-Agent", f"keepalive/{__version__}"),
             ("Accept", "*/*"),
             ("Accept-Encoding", ACCEPT_ENCODING),
+            # Redundant in HTTP/1.1, but Apache sends its "Keep-Alive: timeout, max" hint
+            # only when asked this way, and the hint lets us retire before its deadline.
+            ("Connection", "keep-alive"),
         ]
     )
 

@@ -536,3 +536,16 @@ def test_retirement_names_its_reason(make_server: MakeServer) -> None:
     conn = conn_for(server)
     conn.request("GET", "/").read()
     assert conn.is_closed and "max" in conn.close_reason
+
+
+def test_tls_session_saved_when_the_server_closes(
+    make_server: MakeServer, client_ssl_context: ssl.SSLContext
+) -> None:
+    server = make_server(lambda req, side: Reply(200, body=b"bye", close=True), tls=True)
+    first = conn_for(server, ssl_context=client_ssl_context)
+    first.request("GET", "/").read()
+    assert first.is_closed
+    second = conn_for(server, ssl_context=client_ssl_context)
+    with second.request("GET", "/") as resp:
+        resp.read()
+    assert resp.timings.tls_resumed

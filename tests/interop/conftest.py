@@ -1,9 +1,9 @@
 """Fixtures for the interoperability suite.
 
 Each test module lists its server profiles in ``PROFILES``. Every test that takes the
-``profile`` argument runs once per profile that has the features named in its
-``@pytest.mark.needs(...)`` marker; the parameter is module-scoped, so pytest runs all tests
-of one profile together and each server starts once per module and stops before the next.
+``profile`` argument runs once per profile that has the features named by its ``@needs(...)``
+decorator (``suite.needs``). The parameter is module-scoped, so pytest runs all tests of one
+profile together, and each server starts once per module and stops before the next one.
 """
 
 from __future__ import annotations
@@ -24,17 +24,11 @@ from suite import Profile, open_session  # noqa: E402
 import keepalive  # noqa: E402
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "needs(*features): run only for server profiles that have these features")
-
-
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "profile" not in metafunc.fixturenames:
         return
     profiles: list[Profile] = list(getattr(metafunc.module, "PROFILES", []))
-    marker = metafunc.definition.get_closest_marker("needs")
-    wanted = frozenset(marker.args if marker else ())
+    wanted: frozenset[str] = getattr(metafunc.function, "needs", frozenset())
     chosen = [p for p in profiles if wanted <= p.features]
     if not chosen:
         # An empty parameter set would make pytest skip the test; fail loudly instead.

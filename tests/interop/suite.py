@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import apps
 import pytest
@@ -53,7 +53,7 @@ class Profile:
     max_requests: int | None = None            # requests one connection carries at most
     tls_resumes: bool = False                  # a second TLS connection resumes the session
     session_headers: Mapping[str, str] = field(default_factory=dict)
-    features: frozenset[str] = frozenset()     # "tls", "race", "hint_long", "httpbin", ...
+    features: frozenset[str] = frozenset()     # what @needs(...) selects on: "tls", "race", ...
 
     def __str__(self) -> str:
         return self.name
@@ -70,6 +70,21 @@ def open_session(profile: Profile, verify: str | None = None,
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def needs(*features: str) -> Callable[[F], F]:
+    """Run the decorated test only for profiles that have all these features."""
+
+    def mark(test: F) -> F:
+        test.needs = frozenset(features)  # type: ignore[attr-defined]
+        return test
+
+    return mark
+
+
 
 
 def check_conn(response: keepalive.Response) -> int:
@@ -226,7 +241,7 @@ class ServerSuite:
         assert stats["retries"] == 0, f"a dead connection was reused: {stats}"
         assert stats["opened"] == (2 if per >= 2 else 3), stats
 
-    @pytest.mark.needs("race")
+    @needs("race")
     @pytest.mark.timeout(120)
     def test_race_at_idle_deadline(self, profile: Profile, server: Server) -> None:
         """30 requests sent when the server is closing the idle connection: no GET fails, no
@@ -449,7 +464,7 @@ class ServerSuite:
 
     # ----------------------------------------------------------------------- TLS
 
-    @pytest.mark.needs("tls")
+    @needs("tls")
     @pytest.mark.timeout(60)
     def test_tls_reuse_and_resumption(self, profile: Profile, tls_server: Server,
                                       tls_session: keepalive.Session) -> None:
@@ -472,7 +487,7 @@ class ServerSuite:
         if per_connection(profile, hint_timeout(responses[0])) > 1:
             assert responses[1].reused, "second request did not reuse the TLS connection"
 
-    @pytest.mark.needs("tls")
+    @needs("tls")
     @pytest.mark.timeout(60)
     def test_tls_download_and_upload(self, profile: Profile, tls_server: Server,
                                      tls_session: keepalive.Session) -> None:
@@ -485,7 +500,7 @@ class ServerSuite:
                               headers={"X-Request-Id": new_id()})
         assert up.status_code == 200 and up.content == b"".join(pieces)
 
-    @pytest.mark.needs("tls")
+    @needs("tls")
     @pytest.mark.timeout(60)
     def test_tls_idle_past_timeout(self, profile: Profile, tls_server: Server,
                                    tls_session: keepalive.Session) -> None:

@@ -12,7 +12,7 @@ import json
 
 import pytest
 import thirdparty
-from suite import Profile, ServerSuite, check_stats, generated, new_id
+from suite import Profile, ServerSuite, check_stats, generated, needs, new_id
 
 import keepalive
 
@@ -43,7 +43,7 @@ PROFILES = [
 class TestPythonServers(ServerSuite):
     """The whole suite against each pip-installed server."""
 
-    @pytest.mark.needs("httpbin")
+    @needs("httpbin")
     @pytest.mark.timeout(60)
     def test_httpbin_routes_on_one_connection(self, profile: Profile,
                                               server: thirdparty.Server,

@@ -22,6 +22,7 @@ from suite import (
     check_stats,
     hint_timeout,
     keep_alive_params,
+    needs,
     open_session,
 )
 
@@ -54,7 +55,7 @@ PROFILES = [
 class TestSystemServers(ServerSuite):
     """The whole suite against nginx and apache2, plus their Keep-Alive hints."""
 
-    @pytest.mark.needs("hint_always")
+    @needs("hint_always")
     @pytest.mark.timeout(30)
     def test_nginx_hint_on_every_kept_response(self, profile: Profile,
                                                server: thirdparty.Server) -> None:
@@ -65,7 +66,7 @@ class TestSystemServers(ServerSuite):
         assert hints[:2] == [(f"timeout={timeout}", "keep-alive")] * 2, hints
         assert hints[2] == ("", "close"), hints
 
-    @pytest.mark.needs("hint_asked")
+    @needs("hint_asked")
     @pytest.mark.timeout(30)
     def test_apache_counts_down_max(self, profile: Profile, server: thirdparty.Server) -> None:
         """apache2 answers ``Connection: keep-alive`` with ``timeout=N, max=4..1``, then
@@ -84,7 +85,7 @@ class TestSystemServers(ServerSuite):
         check_stats(stats)
         assert stats["retries"] == 0, stats
 
-    @pytest.mark.needs("hint_long")
+    @needs("hint_long")
     @pytest.mark.timeout(30)
     def test_hint_retires_before_server_closes(self, profile: Profile,
                                                server: thirdparty.Server) -> None:

@@ -51,6 +51,17 @@ def pytest_configure(config: pytest.Config) -> None:
     _give_back_the_root_conftest(config)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # pytest-timeout's 120 s per test (pyproject.toml) suits the ci profile; a thorough
+    # run takes as long as it takes (every example still bounds its own time).
+    if settings.get_current_profile_name() == "ci":
+        return
+    here = Path(__file__).resolve().parent
+    for item in items:
+        if here in Path(str(item.path)).resolve().parents:
+            item.add_marker(pytest.mark.timeout(3600))
+
+
 def _give_back_the_root_conftest(config: pytest.Config) -> None:
     # Directories without __init__.py import every conftest.py as the module "conftest";
     # importing this one displaced tests/conftest.py, from which other test modules do

@@ -29,6 +29,7 @@ import h11
 
 __all__ = [
     "ManualClock",
+    "assert_no_fd_leak",
     "budget",
     "Peer",
     "ScriptedServer",
@@ -46,6 +47,22 @@ def settled_fds() -> int:
     """Descriptors open once garbage (dropped responses, closed sockets) is collected."""
     gc.collect()
     return open_fds()
+
+
+def assert_no_fd_leak(before: int, grace: float = 2.0) -> None:
+    """Fail unless the descriptor count comes back to ``before`` within ``grace`` seconds.
+
+    Another thread may be a moment away from closing its last socket (a server thread
+    tearing down), so a count is only a leak when it stays up.
+    """
+    deadline = time.monotonic() + grace
+    while True:
+        now = settled_fds()
+        if now <= before:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"file descriptors leaked: {before} before, {now} after")
+        time.sleep(0.005)
 
 
 class ManualClock:
