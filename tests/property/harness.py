@@ -119,6 +119,8 @@ class Peer:
         self.index = index
         self.requests_served = 0
         self.closed = False
+        self.end_with_reset = False  # set by hang_up(reset=True)
+        self.done = threading.Event()  # the handler has returned and the socket is closed
         self._pending = bytearray()  # bytes received past the last parsed request
 
     # -- reading --------------------------------------------------------------------------
@@ -211,6 +213,16 @@ class Peer:
             with contextlib.suppress(OSError):
                 self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.sock.close()
+
+    def hang_up(self, reset: bool = False) -> None:
+        """From another thread: end this (idle) connection with FIN, or RST, and wait until
+        the socket is closed. The handler blocked in ``read_request`` wakes up and returns;
+        for a reset it is that thread which closes, as a close() racing a blocked recv()
+        would send nothing until the recv() returned."""
+        self.end_with_reset = reset
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RD if reset else socket.SHUT_RDWR)
+        assert self.done.wait(5.0), "the handler did not notice the hang-up"
 
     def stall(self) -> None:
         """Send nothing more and keep the socket open until the example ends."""
@@ -352,7 +364,11 @@ class ScriptedServer:
         except OSError:
             pass  # the client went away mid-script: that is often the point
         finally:
-            peer.close()
+            if peer.end_with_reset:
+                peer.reset()
+            else:
+                peer.close()
+            peer.done.set()
 
 
 def _hang_up(peer: Peer) -> None:

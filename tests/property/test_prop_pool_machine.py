@@ -1,0 +1,403 @@
+"""Property 7 (pool model): a ``RuleBasedStateMachine`` against a few lines of plain Python.
+
+The model knows which connections exist, which are idle (a LIFO stack per origin), how many
+requests each carried, its Keep-Alive hints and expiry time, and the clock. Rules: a request
+to one of three origins (GET, POST or HEAD, any response) read fully, partly, not at all,
+or held open for later; finishing a held response; the server closing (FIN) or resetting
+(RST) an idle connection; the clock moving a little, past ``keepalive_expiry``, up to or
+past the soonest idle deadline (``keepalive_expiry`` or a server ``Keep-Alive: timeout=``
+hint less a second). After every step the real pool's ``stats()``, the connection each
+response came over (client id and server-side connection) and the server's accept counts
+must equal the model's; ``active + idle`` stays within the limits; a request that finds
+the limits reached raises ``PoolTimeout``; every body is the one its server sent.
+
+Where timing alone decides (a server close racing the stale check), the model allows both
+outcomes and asks the real pool which one happened: the check saw the close (the
+connection is discarded) or the request met it (retried once if idempotent, else raised,
+and then never served).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from harness import ManualClock, Peer, ScriptedServer, assert_no_fd_leak, budget, settled_fds
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+from strategies import DRAIN_LIMIT, ResponseSpec, pseudo_random_bytes, responses
+
+import keepalive
+
+INF = float("inf")
+ORIGINS = 3
+POOL_WAIT = 0.02  # real seconds a request waits for a slot before PoolTimeout
+
+machine_bodies = st.one_of(
+    st.just(b""),
+    st.binary(min_size=1, max_size=40),
+    st.builds(
+        pseudo_random_bytes,
+        st.sampled_from([DRAIN_LIMIT, DRAIN_LIMIT + 1, 100_000]),
+        st.integers(0, 2**16),
+    ),
+)
+
+
+def machine_responses(method: str) -> st.SearchStrategy[ResponseSpec]:
+    return responses(method=method, body=machine_bodies, interim=False, extra_fields=1)
+
+
+# -- the model ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Conn:
+    origin: int
+    peer: int  # the server-side connection at that origin (accept order, from 1)
+    client_id: int | None = None
+    carried: int = 0
+    expires_at: float = INF
+    requests_left: int | None = None
+    timeout_hint: float | None = None
+    dead: bool = False  # the server closed it while it was idle
+
+
+@dataclass
+class Held:
+    response: Any  # the real RawResponse, kept open by the test
+    conn: Conn
+    spec: ResponseSpec
+
+
+@dataclass
+class Model:
+    max_connections: int
+    per_host: int
+    expiry: float | None
+    retries: int
+    idle: dict[int, list[Conn]] = field(default_factory=lambda: {o: [] for o in range(ORIGINS)})
+    active: list[Conn] = field(default_factory=list)
+    held: list[Held] = field(default_factory=list)
+    peers: list[int] = field(default_factory=lambda: [0] * ORIGINS)
+    opened: int = 0
+    closed: int = 0
+    reused: int = 0
+    requests: int = 0
+    retried: int = 0
+
+    def copy(self) -> Model:
+        keep = {id(h.response): h.response for h in self.held}
+        return copy.deepcopy(self, memo=keep)
+
+    # counts
+    def open_for(self, origin: int) -> int:
+        return len(self.idle[origin]) + sum(1 for c in self.active if c.origin == origin)
+
+    @property
+    def idle_total(self) -> int:
+        return sum(len(s) for s in self.idle.values())
+
+    @property
+    def total(self) -> int:
+        return self.idle_total + len(self.active)
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "opened": self.opened,
+            "closed": self.closed,
+            "reused": self.reused,
+            "requests": self.requests,
+            "retries": self.retried,
+            "idle": self.idle_total,
+            "active": len(self.active),
+        }
+
+    # transitions
+    def sweep(self, now: float) -> None:
+        for origin, stack in self.idle.items():
+            kept = [c for c in stack if c.expires_at > now]
+            self.closed += len(stack) - len(kept)
+            self.idle[origin] = kept
+
+    def checkout(self, origin: int, now: float, idempotent: bool, notices_close: bool) -> str:
+        """What the pool does for a request: "reuse", "new", "wait", "raise"; the connection
+        it went out on is ``self.active[-1]`` for the first two."""
+        self.sweep(now)
+        stack = self.idle[origin]
+        while stack:
+            conn = stack.pop()
+            if conn.dead and notices_close:
+                self.closed += 1  # the stale check discards it (SPEC.md rule 4)
+                continue
+            self.active.append(conn)
+            self.requests += 1
+            self.reused += 1
+            if not conn.dead:
+                return "reuse"
+            # The request meets the close: the connection is retired, then rule 6.
+            self.active.remove(conn)
+            self.closed += 1
+            if not (self.retries and idempotent):
+                return "raise"
+            self.requests -= 1
+            self.reused -= 1
+            self.retried += 1
+            self.sweep(now)
+            return self.reserve(origin)
+        return self.reserve(origin)
+
+    def reserve(self, origin: int) -> str:
+        if self.open_for(origin) >= self.per_host:
+            return "wait"
+        if self.total >= self.max_connections:
+            bottoms = [s[0] for s in self.idle.values() if s]
+            if not bottoms:
+                return "wait"
+            victim = min(bottoms, key=lambda c: c.expires_at)  # the one due soonest
+            self.idle[victim.origin].remove(victim)
+            self.closed += 1
+        self.peers[origin] += 1
+        self.active.append(Conn(origin, self.peers[origin]))
+        self.opened += 1
+        self.requests += 1
+        return "new"
+
+    def release(self, conn: Conn, spec: ResponseSpec, unread: int, now: float) -> None:
+        """The response ended (read to its end or closed): keep the connection or retire it."""
+        self.active.remove(conn)
+        conn.carried += 1
+        if spec.max_hint is not None:
+            conn.requests_left = spec.max_hint
+        elif conn.requests_left is not None:
+            conn.requests_left -= 1  # max=M counts the requests still allowed (SPEC.md rule 5)
+        if spec.hint is not None and spec.hint.timeout is not None:
+            conn.timeout_hint = spec.hint.timeout
+        keep = (
+            not spec.retires_connection
+            and (conn.requests_left is None or conn.requests_left > 0)
+            and unread <= DRAIN_LIMIT
+        )
+        if keep:
+            expiry = self.expiry
+            if conn.timeout_hint is not None:
+                hinted = conn.timeout_hint - 1.0
+                expiry = hinted if expiry is None else min(expiry, hinted)
+            conn.expires_at = now + expiry if expiry is not None else INF
+            if conn.expires_at > now:
+                self.idle[conn.origin].append(conn)
+            else:
+                self.closed += 1
+        else:
+            self.closed += 1
+        self.sweep(now)
+
+
+# -- the machine -------------------------------------------------------------------------------
+
+
+class PoolMachine(RuleBasedStateMachine):
+    servers: list[ScriptedServer] = []  # set by the test: the module's three origins
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pool: keepalive.ConnectionPool | None = None
+        self.model = Model(1, 1, None, 0)  # replaced by start()
+        self.clock = ManualClock()
+        self.plans: dict[int, ResponseSpec] = {}
+        self.tags = 0
+        self.fds = 0
+
+    # -- set-up and tear-down -----------------------------------------------------------------
+
+    @initialize(
+        max_connections=st.integers(1, 5),
+        per_host=st.integers(1, 3),
+        expiry=st.sampled_from([None, 0.0, 5.0, 30.0]),
+        retries=st.sampled_from([1, 1, 0]),
+    )
+    def start(self, max_connections: int, per_host: int, expiry: float | None, retries: int) -> None:
+        self.fds = settled_fds()
+        plans = self.plans
+
+        def handler(peer: Peer) -> None:
+            while True:
+                request = peer.read_request()
+                if request is None:
+                    return
+                spec = plans[int(request.target.lstrip("/"))]
+                tagged = spec.wire.replace(b"\r\n", b"\r\nX-Conn: %d\r\n" % peer.index, 1)
+                if not peer.send(tagged) or spec.server_closes:
+                    return
+
+        for server in self.servers:
+            server.serve(handler)
+        self.clock = ManualClock()
+        self.model = Model(max_connections, per_host, expiry, retries)
+        self.pool = keepalive.ConnectionPool(
+            max_connections=max_connections,
+            max_connections_per_host=per_host,
+            keepalive_expiry=expiry,
+            retries=retries,
+            timeout=keepalive.Timeout(connect=5.0, read=5.0, write=5.0, pool=POOL_WAIT),
+            clock=self.clock,
+        )
+
+    def teardown(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+            for held in self.model.held:
+                held.response.close()
+        for server in self.servers:
+            server.finish()
+        if self.pool is not None:
+            self.model.held.clear()
+            assert_no_fd_leak(self.fds)
+
+    # -- rules ------------------------------------------------------------------------------------
+
+    @rule(
+        origin=st.integers(0, ORIGINS - 1),
+        spec=st.sampled_from(["GET", "GET", "POST", "HEAD"]).flatmap(
+            lambda m: st.tuples(st.just(m), machine_responses(m))
+        ),
+        mode=st.sampled_from(["full", "full", "partial", "none", "hold"]),
+    )
+    def request(self, origin: int, spec: tuple[str, ResponseSpec], mode: str) -> None:
+        assert self.pool is not None
+        method, response = spec
+        self.clock.advance(0.001)  # distinct release times: no ties in "due soonest"
+        now = self.clock.now
+        self.tags += 1
+        tag = self.tags
+        self.plans[tag] = response
+        idempotent = method != "POST"
+        noticed = self.model.copy()
+        expect = noticed.checkout(origin, now, idempotent, notices_close=True)
+        met = self.model.copy()
+        expect_met = met.checkout(origin, now, idempotent, notices_close=False)
+        retries_before = self.pool.stats()["retries"]
+
+        server = self.servers[origin]
+        url = f"{server.url}/{tag}"
+        body = b"data" if method == "POST" else None
+        try:
+            resp = self.pool.request(method, url, body=body)
+        except keepalive.PoolTimeout:
+            assert expect == "wait", f"PoolTimeout, but the model says {expect}"
+            self.model = noticed
+            return
+        except keepalive.RemoteProtocolError:
+            # Only a dead reused connection the stale check missed, and no retry allowed.
+            assert expect_met == "raise", "a request failed that the model says succeeds"
+            self.model = met
+            assert tag not in [int(r.target.lstrip("/")) for r in server.requests]
+            return
+        if self.pool.stats()["retries"] > retries_before:
+            assert expect_met in ("new", "reuse"), "a retry the model cannot explain"
+            self.model, expect = met, expect_met
+        else:
+            assert expect in ("new", "reuse"), f"the request was served, the model says {expect}"
+            self.model = noticed
+        conn = self.model.active[-1]
+        self.check_came_over(resp, conn, expect == "reuse", server, tag)
+        self.finish(resp, conn, response, mode)
+
+    def check_came_over(
+        self, resp: Any, conn: Conn, reused: bool, server: ScriptedServer, tag: int
+    ) -> None:
+        assert resp.reused == reused
+        if conn.client_id is None:
+            conn.client_id = resp.connection_id
+        assert resp.connection_id == conn.client_id, "not the connection the model expects"
+        assert resp.headers.get("X-Conn") == str(conn.peer), "a different server connection"
+        assert server.requests[-1].target == f"/{tag}"
+
+    def finish(self, resp: Any, conn: Conn, spec: ResponseSpec, mode: str) -> None:
+        expected = spec.expected_body
+        if mode == "hold" and expected:
+            self.model.held.append(Held(resp, conn, spec))
+            return
+        if mode == "full":
+            assert resp.read() == expected, "not the body its server sent"
+            unread = 0
+        elif mode == "partial":
+            first = next(iter(resp.iter_raw()), b"")
+            assert expected.startswith(first), "not the bytes its server sent"
+            unread = len(expected) - len(first)
+            resp.close()
+        else:
+            resp.close()
+            unread = len(expected)
+        self.model.release(conn, spec, unread, self.clock.now)
+
+    @precondition(lambda self: bool(self.model.held))
+    @rule(which=st.integers(0, 10), how=st.sampled_from(["read", "close", "partial"]))
+    def finish_held(self, which: int, how: str) -> None:
+        held = self.model.held.pop(which % len(self.model.held))
+        mode = {"read": "full", "close": "none", "partial": "partial"}[how]
+        self.finish(held.response, held.conn, held.spec, mode)
+
+    @precondition(lambda self: any(not c.dead for s in self.model.idle.values() for c in s))
+    @rule(which=st.integers(0, 10), reset=st.booleans())
+    def server_closes_idle(self, which: int, reset: bool) -> None:
+        candidates = [c for s in self.model.idle.values() for c in s if not c.dead]
+        conn = candidates[which % len(candidates)]
+        self.servers[conn.origin].peer(conn.peer).hang_up(reset=reset)
+        conn.dead = True
+        time.sleep(0.005)  # loopback delivers the FIN (or RST) at once; be generous
+
+    @rule(kind=st.sampled_from(["little", "past_expiry", "to_soonest", "past_soonest", "before"]))
+    def advance_clock(self, kind: str) -> None:
+        now = self.clock.now
+        deadlines = [c.expires_at for s in self.model.idle.values() for c in s]
+        soonest = min(deadlines, default=INF)
+        if kind == "little" or (kind != "past_expiry" and soonest == INF):
+            self.clock.advance(0.25)
+        elif kind == "past_expiry":
+            self.clock.advance((self.model.expiry or 0.0) + 0.5)
+        elif kind == "to_soonest":
+            self.clock.now = max(now, soonest)  # exactly at the deadline: expired (<=)
+        elif kind == "past_soonest":
+            self.clock.now = max(now, soonest + 0.125)
+        else:
+            self.clock.now = max(now, soonest - 0.125)
+
+    # -- invariants -----------------------------------------------------------------------------
+
+    @invariant()
+    def stats_match_the_model(self) -> None:
+        if self.pool is None:
+            return
+        stats = self.pool.stats()
+        assert stats == self.model.stats()
+        assert stats["opened"] - stats["closed"] == stats["idle"] + stats["active"]
+        assert stats["idle"] + stats["active"] <= self.model.max_connections
+        for origin in range(ORIGINS):
+            assert self.model.open_for(origin) <= self.model.per_host
+            assert self.servers[origin].accepted == self.model.peers[origin]
+
+
+@pytest.mark.filterwarnings("ignore::hypothesis.errors.NonInteractiveExampleWarning")
+def test_pool_matches_its_model(origins: list[ScriptedServer]) -> None:
+    PoolMachine.servers = origins
+    run_state_machine_as_test(
+        PoolMachine,
+        settings=settings(
+            settings.default,
+            max_examples=budget(0.5),
+            stateful_step_count=30,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        ),
+    )
