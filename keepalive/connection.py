@@ -28,6 +28,7 @@ Whoever owns the connection (the pool) learns that a cycle ended through ``on_re
 from __future__ import annotations
 
 import enum
+import functools
 import ipaddress
 import itertools
 import select
@@ -61,7 +62,7 @@ from .urls import DEFAULT_PORTS
 
 __all__ = ["ConnectionState", "HTTPConnection", "Proxy", "RawResponse"]
 
-RECV_SIZE = 256 * 1024  # receive buffer, reused for the connection's whole life
+RECV_SIZE = 64 * 1024  # receive buffer, reused for the connection's whole life
 MAX_HEAD_SIZE = 64 * 1024  # a larger response head is refused (SPEC.md security defaults)
 DRAIN_LIMIT = 64 * 1024  # the most an early close() reads to keep the connection
 DRAIN_TIMEOUT = 1.0  # and the longest it waits for that remainder, in seconds
@@ -103,6 +104,7 @@ class Proxy(NamedTuple):
     headers: tuple[tuple[str, str], ...] = ()
 
 
+@functools.lru_cache(maxsize=256)
 def _is_ip_literal(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
