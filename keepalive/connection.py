@@ -300,7 +300,11 @@ class HTTPConnection:
         return True  # application data between cycles, or EOF: unusable either way
 
     def close(self) -> None:
-        """Close the socket; the connection can carry nothing more."""
+        """Close the socket; the connection can carry nothing more.
+
+        Safe anywhere, even from a finaliser: no lock, no I/O that can block (a plain
+        close sends no TLS close_notify and does not shut a forked parent's socket down).
+        """
         self._state = CLOSED
         sock, self._sock = self._sock, None
         if sock is not None:
@@ -1050,13 +1054,7 @@ class RawResponse:
         if not self._done:
             conn = self._conn
             if conn is not None and conn._state is ACTIVE:
-                conn._state = CLOSED
-                sock, conn._sock = conn._sock, None
-                if sock is not None:
-                    try:
-                        sock.close()
-                    except OSError:
-                        pass
+                conn.close()
 
     def __repr__(self) -> str:
         return f"<RawResponse [{self.status_code} {self.reason}] from {self.where}>"

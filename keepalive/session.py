@@ -310,26 +310,26 @@ class Session:
                 send_headers = send_headers.copy() if send_headers is headers else send_headers
                 send_headers["Authorization"] = value
         proxy = self._proxy_for(url)
-        raw = self.pool.request(
-            method, url, send_headers, body, timeout=limits, verify=verify, cert=cert, proxy=proxy
-        )
-        response = Response(raw, Request(method, url, send_headers), url)
-        self._store_cookies(response, url)
-        if auth is not None and raw.status_code == 401:
-            retry_value = auth.retry_header(method, url, 401, raw.headers)
+
+        def send(headers: Headers) -> Response:
+            raw = self.pool.request(
+                method, url, headers, body, timeout=limits, verify=verify, cert=cert, proxy=proxy
+            )
+            response = Response(raw, Request(method, url, headers), url)
+            self._store_cookies(response, url)
+            return response
+
+        response = send(send_headers)
+        if auth is not None and response.status_code == 401:
+            retry_value = auth.retry_header(method, url, 401, response.headers)
             if retry_value is not None:
                 _replayable_or_raise(body, "answer the authentication challenge")
                 response.close()  # drain: the retry goes over the same kept-alive connection
                 retry_headers = send_headers.copy()
                 retry_headers["Authorization"] = retry_value
-                raw = self.pool.request(
-                    method, url, retry_headers, body, timeout=limits, verify=verify, cert=cert,
-                    proxy=proxy,
-                )  # fmt: skip
-                first = response
-                response = Response(raw, Request(method, url, retry_headers), url)
-                response.history = [first]
-                self._store_cookies(response, url)
+                challenge = response
+                response = send(retry_headers)
+                response.history = [challenge]
         return response
 
     def _store_cookies(self, response: Response, url: str) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import thirdparty
 from testserver import App, TestServer, default_app, open_fds
 
 try:
@@ -85,3 +86,17 @@ def no_fd_leak() -> Iterator[None]:
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def httpbin() -> Iterator[thirdparty.Server]:
+    """httpbin under gunicorn (gthread, keep-alive 5 s) on loopback, once per test run."""
+    with thirdparty.httpbin_server(tls=False, keep_alive=5) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def httpbin_tls() -> Iterator[thirdparty.Server]:
+    """The same over HTTPS with a trustme certificate (``.ca_path``)."""
+    with thirdparty.httpbin_server(tls=True, keep_alive=5) as server:
+        yield server

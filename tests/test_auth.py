@@ -8,7 +8,6 @@ import hashlib
 import http.client
 import json
 import threading
-from collections.abc import Iterator
 
 import pytest
 import thirdparty
@@ -373,13 +372,6 @@ def test_digest_nonce_count_is_thread_safe() -> None:
 
 
 # ----------------------------------------------------------------------------- against httpbin
-
-
-@pytest.fixture(scope="module")
-def httpbin() -> Iterator[thirdparty.Server]:
-    """httpbin under gunicorn on 127.0.0.1 and a free port; stopped at teardown."""
-    with thirdparty.httpbin_server() as server:
-        yield server
 
 
 class Client:

@@ -8,7 +8,6 @@ import http.client
 import io
 import json
 import re
-from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -233,13 +232,6 @@ def test_bad_input_is_a_local_protocol_error(data: object, files: object) -> Non
 
 
 # ----------------------------------------------------------------------------- against httpbin
-
-
-@pytest.fixture(scope="module")
-def httpbin() -> Iterator[thirdparty.Server]:
-    """httpbin under gunicorn on 127.0.0.1 and a free port; stopped at teardown."""
-    with thirdparty.httpbin_server() as server:
-        yield server
 
 
 def test_httpbin_parses_what_we_send(httpbin: thirdparty.Server) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import types
-from collections.abc import Iterator
 
 import pytest
 import thirdparty
@@ -39,15 +38,6 @@ def run(http, base):
     s.close()
     return [args, posted, form, basic, jar, len(streamed), missing.status_code, failed, agent]
 """
-
-
-@pytest.fixture(scope="module")
-def httpbin() -> Iterator[thirdparty.Server]:
-    server = thirdparty.httpbin_server(tls=False, keep_alive=5)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _run(module: types.ModuleType, base: str) -> list[object]:

@@ -13,18 +13,19 @@ import thirdparty
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
-def test_readme_usage_example_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_readme_usage_example_runs(
+    monkeypatch: pytest.MonkeyPatch, httpbin: thirdparty.Server
+) -> None:
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
     assert blocks, "README.md has no python example"
     example = blocks[0]
     assert "https://httpbin.org" in example
     for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
-    with thirdparty.httpbin_server(tls=False, keep_alive=5) as server:
-        code = example.replace("https://httpbin.org", server.url)
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):
-            exec(compile(code, str(README), "exec"), {})
+    code = example.replace("https://httpbin.org", httpbin.url)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, str(README), "exec"), {})
     lines = out.getvalue().splitlines()
     assert lines[0] == "{'cookies': {'sessioncookie': '123456789'}}"
     assert re.fullmatch(r"True \d+ [0-9.e-]+", lines[1]), lines[1]

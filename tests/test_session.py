@@ -23,24 +23,6 @@ from keepalive.decoders import ACCEPT_ENCODING
 # -- fixtures ---------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def httpbin() -> Iterator[thirdparty.Server]:
-    server = thirdparty.httpbin_server(tls=False, keep_alive=5)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def httpbin_tls() -> Iterator[thirdparty.Server]:
-    server = thirdparty.httpbin_server(tls=True, keep_alive=5)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture
 def session() -> Iterator[keepalive.Session]:
     with keepalive.Session(trust_env=False) as s:
