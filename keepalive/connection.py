@@ -177,6 +177,8 @@ class HTTPConnection:
         "where",
     )
 
+    abandoned = 0  # connections closed because their response was dropped unread (by GC)
+
     def __init__(
         self,
         host: str,
@@ -1055,6 +1057,7 @@ class RawResponse:
             conn = self._conn
             if conn is not None and conn._state is ACTIVE:
                 conn.close()
+                HTTPConnection.abandoned += 1  # tells pools to look for slots to reclaim
 
     def __repr__(self) -> str:
         return f"<RawResponse [{self.status_code} {self.reason}] from {self.where}>"

@@ -129,7 +129,11 @@ class ConnectionPool:
         self._clock = clock
         self._default_tls = tls.tls_key(verify, cert)
         self._lock = threading.Lock()
-        self._cond = threading.Condition(self._lock)
+        # Waiters sleep on a condition of their key (all share the one lock), so a release
+        # wakes one waiter that can use it instead of every thread (no thundering herd).
+        self._conds: dict[PoolKey, threading.Condition] = {}
+        self._waiting: dict[PoolKey, int] = {}
+        self._seen_abandoned = HTTPConnection.abandoned
         self._idle: dict[PoolKey, list[HTTPConnection]] = {}
         self._active: dict[HTTPConnection, PoolKey] = {}
         self._open_per_key: dict[PoolKey, int] = {}
@@ -246,7 +250,8 @@ class ConnectionPool:
             self._idle.clear()
             self._idle_total = 0
             active = list(self._active)
-            self._cond.notify_all()
+            for cond in self._conds.values():
+                cond.notify_all()
         for conn in active:
             conn.close()  # its reader gets ResponseClosed; its release then frees the slot
 
@@ -308,16 +313,22 @@ class ConnectionPool:
                     deadline = real_now + (pool_timeout if pool_timeout is not None else 1e18)
                 remaining = deadline - real_now
                 if remaining <= 0:
+                    self._wake(key)  # a wake-up meant for us may have come: pass it on
                     raise PoolTimeout(
                         f"no connection to {key[0]}://{key[1]}:{key[2]} became free within "
                         f"{pool_timeout} s ({self._open_per_key.get(key, 0)} open for this "
                         f"host, {self._open_total} in all)"
                     )
+                cond = self._conds.get(key)
+                if cond is None:
+                    cond = self._conds[key] = threading.Condition(self._lock)
                 self._waiters += 1
+                self._waiting[key] = self._waiting.get(key, 0) + 1
                 try:
-                    self._cond.wait(None if pool_timeout is None else remaining)
+                    cond.wait(None if pool_timeout is None else remaining)
                 finally:
                     self._waiters -= 1
+                    self._waiting[key] -= 1
                 if self._closed:
                     raise PoolClosed("the connection pool was closed while waiting")
         if conn is None:
@@ -328,12 +339,12 @@ class ConnectionPool:
         """Count a new connection in; close an idle one of another key if the total is full."""
         per_key = self._open_per_key.get(key, 0)
         if per_key >= self.max_connections_per_host:
-            self._reclaim_abandoned()
+            self._reclaim_abandoned_if_any()
             per_key = self._open_per_key.get(key, 0)
             if per_key >= self.max_connections_per_host:
                 return False
         if self._open_total >= self.max_connections and not self._evict_oldest_idle():
-            self._reclaim_abandoned()
+            self._reclaim_abandoned_if_any()
             if self._open_total >= self.max_connections:
                 return False
         self._open_per_key[key] = self._open_per_key.get(key, 0) + 1
@@ -411,7 +422,7 @@ class ConnectionPool:
             if now >= self._next_expiry:
                 self._sweep_expired(now)
             if self._waiters:
-                self._cond.notify_all()
+                self._wake(key)
 
     # -- helpers; all called with the lock held ------------------------------------------------
 
@@ -437,7 +448,18 @@ class ConnectionPool:
             del self._open_per_key[key]
         self._open_total -= 1
         if self._waiters:
-            self._cond.notify_all()
+            self._wake(key)
+
+    def _wake(self, key: PoolKey) -> None:
+        """Wake one waiter: of ``key`` if any (it can use what ``key`` freed), else of any
+        key (a freed slot or a now-evictable idle connection lifts the total limit)."""
+        if self._waiting.get(key):
+            self._conds[key].notify()
+            return
+        for other, count in self._waiting.items():
+            if count:
+                self._conds[other].notify()
+                return
 
     def _sweep_expired(self, now: float) -> None:
         """Close idle connections of every origin past their deadline (SPEC.md rule 4)."""
@@ -474,6 +496,11 @@ class ConnectionPool:
         self._retire(conn, key, "room needed for another host")
         return True
 
+    def _reclaim_abandoned_if_any(self) -> None:
+        if HTTPConnection.abandoned != self._seen_abandoned:
+            self._seen_abandoned = HTTPConnection.abandoned
+            self._reclaim_abandoned()
+
     def _reclaim_abandoned(self) -> None:
         """Free the slots of connections whose response was dropped unread (closed by GC)."""
         for conn, key in list(self._active.items()):
@@ -484,7 +511,8 @@ class ConnectionPool:
     def _forget_parent_connections(self) -> None:
         """In a forked child: drop (and close our copies of) every inherited socket."""
         self._lock = threading.Lock()
-        self._cond = threading.Condition(self._lock)
+        self._conds = {}
+        self._waiting = {}
         inherited = [c for stack in self._idle.values() for c in stack] + list(self._active)
         self._idle = {}
         self._active = {}
