@@ -69,6 +69,8 @@ DRAIN_TIMEOUT = 1.0  # and the longest it waits for that remainder, in seconds
 SMALL_BODY = 64 * 1024  # bodies up to this size go out in the same write as the head
 FILE_CHUNK = 64 * 1024
 EXPECT_CONTINUE_WAIT = 1.0  # RFC 9110 section 10.1.1: do not wait forever for a 100
+DIRECT_READ_MIN = 256 * 1024  # a Content-Length remainder this large bypasses h11's buffer
+DIRECT_READ_SIZE = 256 * 1024  # bytes asked of the socket per read on that path
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
@@ -143,6 +145,7 @@ class HTTPConnection:
         "_buf",
         "_cycle_bytes",
         "_cycle_started",
+        "_direct",
         "_eof",
         "_got_bytes",
         "_h11",
@@ -155,6 +158,7 @@ class HTTPConnection:
         "_sock",
         "_sock_timeout",
         "_state",
+        "_their_close",
         "_timings",
         "_view",
         "close_reason",
@@ -226,6 +230,8 @@ class HTTPConnection:
         self._got_bytes = False  # any byte of the current response seen yet?
         self._cycle_bytes = 0  # bytes received in this cycle (bounds the head's size)
         self._eof = False  # the peer ended its side of the stream
+        self._direct = False  # the body is being read straight from the socket (see below)
+        self._their_close = False  # the response head asked to close (or is HTTP/1.0)
         self._body_left: int | None = None  # Content-Length still to come, when known
         self._requests_left: int | None = None  # from the server's Keep-Alive: max=
         self.idle_timeout_hint: float | None = None  # from the server's Keep-Alive: timeout=
@@ -464,6 +470,7 @@ class HTTPConnection:
         self._state = ACTIVE
         self._got_bytes = False
         self._cycle_bytes = 0
+        self._direct = False
         reused = self.request_count > 0
         self.request_count += 1
         self._cycle_started = time.perf_counter()
@@ -678,6 +685,7 @@ class HTTPConnection:
         # h11's Headers is a Sequence whose generic __iter__ costs a __getitem__ call per
         # field; its list of (raw name, lower-case name, value) is read directly instead.
         items: list[tuple[bytes, bytes, bytes]] = event.headers._full_items
+        self._their_close = event.http_version != b"1.1"
         self._read_hints(items)
         response = RawResponse(
             self, event.status_code, event.reason, event.http_version, items, timings
@@ -704,9 +712,15 @@ class HTTPConnection:
         """
         body_left: int | None = None
         hint_seen = False
+        chunked = False
         for _, name, value in items:
             if name == b"content-length":
                 body_left = int(value)
+            elif name == b"transfer-encoding":
+                chunked = True  # RFC 9112 section 6.3: it overrides any Content-Length
+            elif name == b"connection":
+                if any(t.strip().lower() == b"close" for t in value.split(b",")):
+                    self._their_close = True
             elif name == b"keep-alive":
                 hint_seen = True
                 for part in value.split(b","):
@@ -728,7 +742,7 @@ class HTTPConnection:
             )
         if not hint_seen and self._requests_left is not None:
             self._requests_left -= 1
-        self._body_left = body_left
+        self._body_left = None if chunked else body_left
 
     def _next_event(self, read_timeout: float | None) -> Any:
         h = self._h11
@@ -787,7 +801,24 @@ class HTTPConnection:
                 raise TransportError(
                     f"the connection to {self.where} was closed while its response was read"
                 )
-            event = self._next_event(self._read_timeout)
+            if self._direct:
+                return self._read_direct()
+            h = self._h11
+            try:
+                event = h.next_event()
+                while event is h11.NEED_DATA:
+                    left = self._body_left
+                    if left is not None and left >= DIRECT_READ_MIN:
+                        # h11's buffer is empty and a large Content-Length remainder is
+                        # due: read it straight from the socket, one copy instead of three
+                        # (into h11's buffer, out of it, into bytes). h11 never sees these
+                        # bytes, so _end_cycle gives the connection a fresh h11 state.
+                        self._direct = True
+                        return self._read_direct()
+                    self._recv(self._read_timeout)
+                    event = h.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise RemoteProtocolError(f"{self.where} broke HTTP/1.1: {exc}") from exc
             if type(event) is h11.Data:
                 if self._body_left is not None:
                     self._body_left -= len(event.data)
@@ -801,6 +832,30 @@ class HTTPConnection:
             self._fail()
             raise
 
+    def _read_direct(self) -> bytes | None:
+        """The next piece of a Content-Length body read past h11, or None at its end."""
+        left = self._body_left
+        assert left is not None
+        if left == 0:
+            self._end_cycle()
+            return None
+        sock = self._sock
+        assert sock is not None
+        if self._read_timeout != self._sock_timeout:
+            sock.settimeout(self._read_timeout)
+            self._sock_timeout = self._read_timeout
+        try:
+            data = sock.recv(min(left, DIRECT_READ_SIZE))
+        except (OSError, ssl.SSLError) as exc:
+            raise translate(exc, READ, self.where) from exc
+        if not data:
+            self._eof = True
+            raise RemoteProtocolError(
+                f"{self.where} closed the connection {left} bytes before the end of the body"
+            )
+        self._body_left = left - len(data)
+        return data
+
     def _drain(self) -> None:
         """Read a small unread remainder so the connection can be kept (SPEC.md rule 8)."""
         if self._body_left is not None and self._body_left > DRAIN_LIMIT:
@@ -809,6 +864,15 @@ class HTTPConnection:
         budget = DRAIN_LIMIT
         read_timeout = self.timeout.read
         wait = DRAIN_TIMEOUT if read_timeout is None else min(DRAIN_TIMEOUT, read_timeout)
+        if self._direct:
+            self._read_timeout = wait
+            try:
+                while self._read_direct() is not None:
+                    pass
+                return
+            except KeepaliveError:
+                self._fail()
+                return
         try:
             while budget >= 0:
                 event = self._next_event(wait)
@@ -839,7 +903,11 @@ class HTTPConnection:
             tls.remember_session(sock, self.ssl_context, self.host, self.port)
         reason = self._retire_reason()
         if reason is None:
-            h.start_next_cycle()
+            if self._direct:
+                # This h11 state never saw the body and still expects it: start afresh.
+                self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_SIZE)
+            else:
+                h.start_next_cycle()
             self._state = IDLE
         else:
             self.close_reason = self.close_reason or reason
@@ -855,15 +923,22 @@ class HTTPConnection:
             # h11 leaves both sides DONE after a close-delimited body (RFC 9112 section 6.3,
             # rule 8) when no "Connection: close" was sent, so the EOF itself retires it.
             return "the server ended the stream (close-delimited body)"
-        if h.trailing_data[0]:
-            # Bytes past the end of the response answer nothing we sent (RFC 9112 section
-            # 9.3): the stream is out of step. They sit in h11's buffer, where the idle
-            # socket poll cannot see them, so this is the place to catch them.
-            return "stray bytes after the response"
+        # The server's side first: its "Connection: close" moves our side to MUST_CLOSE too.
+        if self._direct:
+            # h11 did not see the body (read straight from the socket), so its view of
+            # the server's side is stale; the head tells whether the server will close.
+            if self._their_close:
+                return "the server asked to close (Connection: close or HTTP/1.0)"
+        else:
+            if h.their_state is not h11.DONE:
+                return "the server asked to close (Connection: close or HTTP/1.0)"
+            if h.trailing_data[0]:
+                # Bytes past the end of the response answer nothing we sent (RFC 9112
+                # section 9.3): the stream is out of step. They sit in h11's buffer, where
+                # the idle socket poll cannot see them, so this is the place to catch them.
+                return "stray bytes after the response"
         if h.our_state is not h11.DONE:
-            return "our side must close (Connection: close, or the body was not all sent)"
-        if h.their_state is not h11.DONE:
-            return "the server asked to close (Connection: close or HTTP/1.0)"
+            return "our side must close (Connection: close sent, or the body not all sent)"
         if self._requests_left is not None and self._requests_left <= 0:
             return "the server's Keep-Alive max was reached"
         if self.idle_timeout_hint is not None and self.idle_timeout_hint <= 1.0:

@@ -549,3 +549,66 @@ def test_tls_session_saved_when_the_server_closes(
     with second.request("GET", "/") as resp:
         resp.read()
     assert resp.timings.tls_resumed
+
+
+# -- large Content-Length bodies are read past h11's buffer; the decisions must not change --
+
+
+def test_large_body_with_connection_close_retires(make_server: MakeServer) -> None:
+    payload = os.urandom(2 * MiB)
+    server = make_server(lambda req, side: Reply(200, body=payload, close=True))
+    conn = conn_for(server)
+    assert conn.request("GET", "/").read() == payload
+    assert conn.is_closed and "asked to close" in conn.close_reason
+
+
+def test_large_http10_body_retires(make_server: MakeServer) -> None:
+    payload = os.urandom(MiB)
+
+    def app(req: ReceivedRequest, side: ServerSide) -> None:
+        side.send_raw(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % len(payload) + payload)
+
+    server = make_server(app)
+    conn = conn_for(server)
+    assert conn.request("GET", "/").read() == payload
+    assert conn.is_closed
+
+
+def test_large_body_cut_short_is_an_error(make_server: MakeServer, no_fd_leak: None) -> None:
+    def app(req: ReceivedRequest, side: ServerSide) -> None:
+        side.send_raw(b"HTTP/1.1 200 OK\r\nContent-Length: 3000000\r\n\r\n" + b"x" * 1_000_000)
+        side.close()
+
+    server = make_server(app)
+    conn = conn_for(server)
+    with pytest.raises(keepalive.RemoteProtocolError, match="before the end of the body"):
+        conn.request("GET", "/").read()
+    assert conn.is_closed
+    server.stop()
+
+
+def test_large_body_small_remainder_drained_and_reused(make_server: MakeServer) -> None:
+    payload = os.urandom(MiB)
+    server = make_server(lambda req, side: Reply(200, body=payload))
+    conn = conn_for(server)
+    with conn.request("GET", "/") as resp:
+        got = bytearray()
+        for chunk in resp.iter_bytes(chunk_size=8192):
+            got += chunk
+            if len(got) >= len(payload) - 20_000:
+                break
+    assert conn.is_reusable
+    assert conn.request("GET", "/").read() == payload
+    conn.close()
+    assert server.connections == 1
+
+
+def test_large_chunked_body_stays_on_h11(make_server: MakeServer) -> None:
+    payload = os.urandom(3 * MiB)
+    pieces = [payload[i : i + 300_000] for i in range(0, len(payload), 300_000)]
+    server = make_server(lambda req, side: Reply(200, body=pieces, chunked=True))
+    conn = conn_for(server)
+    for _ in range(2):
+        assert conn.request("GET", "/").read() == payload
+    conn.close()
+    assert server.connections == 1
