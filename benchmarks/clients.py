@@ -33,7 +33,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-CHUNK = 1024 * 1024
+CHUNK = 256 * 1024
 CLOSE = "close"
 
 

@@ -12,6 +12,7 @@ import math
 import os
 import shutil
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,15 +47,28 @@ class RichProgress(Progress):
             console=self.console, auto_refresh=False, transient=True,
         )
         self._task: Any = None
+        self._section = ""
+        self._started = 0.0
+        self._done = 0
+        self._total = 0
 
     def start(self, total: int) -> None:
+        self._started = time.monotonic()
+        self._total = total
         self._bar.start()
         self._task = self._bar.add_task("starting", total=total)
         self._bar.refresh()
 
     def step(self, description: str, advance: int = 1) -> None:
+        self._done += advance
         self._bar.update(self._task, advance=advance, description=description)
         self._bar.refresh()
+        section = description.split(":", 1)[0]
+        if section != self._section and not self.console.is_terminal:
+            # No live bar in a log: one line as each scenario starts instead.
+            self._section = section
+            self.console.print(f"[{time.monotonic() - self._started:5.0f} s] {section} "
+                               f"({self._done}/{self._total} batches)", highlight=False)
 
     def log(self, message: str) -> None:
         self._bar.console.print(f"[yellow]{message}[/]", markup=True, highlight=False)
@@ -165,7 +179,10 @@ def throughput_table(s: Scenario, server_name: str) -> Table:
         s.title,
         ["client", "MB/s", "\u00d7floor", "MB per CPU-s", "CPU \u00d7floor", "TCP conns", "note"],
         caption=(f"{s.description} MB = 10⁶ bytes. {s.params['transfers']} transfers \u00d7 "
-                 f"{s.params['rounds']} rounds. server: {server_name}."))
+                 f"{s.params['rounds']} rounds; ratios are the median of per-round ratios to the "
+                 f"floor of the same round. On loopback the wall figure depends on how the "
+                 f"kernel schedules sender and receiver; MB per CPU-second is the client's own "
+                 f"cost. server: {server_name}."))
     for row in s.rows:
         table.kinds.append("bad" if _status(row) else row.kind)
         if not row.ok:
@@ -530,7 +547,9 @@ def plot_latency(scenarios: list[Scenario], path: str) -> bool:
         ax.set_xscale("log")
         ax.invert_yaxis()
         ax.set_xlabel("latency per request, µs (box: p25\u2013p75, whiskers: p5\u2013p95)")
-        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1, 2, 5)))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_title(f"{s.title} — GET {path_shown}", fontsize=10)
         ax.grid(axis="x", which="both", alpha=0.3)
     for ax in list(axes.flat)[len(panels):]:

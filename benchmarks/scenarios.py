@@ -87,9 +87,9 @@ PLANS: dict[str, Plan] = {
         name="full",
         scenarios=["setup", "reused", "new", "tls-reused", "tls-new", "throughput",
                    "concurrency", "memory", "rtt"],
-        rounds=8, reused_paths=["/small", "/1k", "/1m"], reused_n=1500, new_n=300,
-        tls_reused_n=800, tls_new_n=100, tls_new_rounds=5, throughput_transfers=3,
-        throughput_rounds=6, threads=[1, 2, 4, 8, 16, 32], concurrency_requests=4000,
+        rounds=8, reused_paths=["/small", "/1k", "/1m"], reused_n=1000, new_n=300,
+        tls_reused_n=600, tls_new_n=80, tls_new_rounds=5, throughput_transfers=3,
+        throughput_rounds=6, threads=[1, 2, 4, 8, 16, 32], concurrency_requests=3000,
         concurrency_rounds=3, setup_n=500, rtt_ms=20.0, rtt_n=20, rtt_rounds=3,
     ),
 }
@@ -189,6 +189,13 @@ class LatencyScenario:
         runnable = [v for v in bench.variants(self.extra) if v[0].missing() is None]
         return self.rounds * len(runnable) * len(self.paths)
 
+    def sized(self, path: str) -> tuple[int, int]:
+        """(n, warm-up) for a path: large bodies get fewer requests, ~64 MiB per batch."""
+        size = ROUTES[path]
+        if size <= 64 * 1024:
+            return self.n, self.warmup
+        return min(self.n, max(10, (64 << 20) // size)), min(self.warmup, 3)
+
     def run(self, bench: Bench) -> Scenario:
         server = bench.rtt_server if self.server == "rtt" else bench.server
         assert server is not None
@@ -214,19 +221,20 @@ class LatencyScenario:
     def _batch(self, bench: Bench, server: ServerHandle, row: Row, cls: type[Client],
                options: dict[str, Any], path: str, round_no: int) -> None:
         client = cls(**options)
+        n, warmup = self.sized(path)
         gc.collect()
         before = server.stats()
         try:
             with _Watchdog():
                 client.setup(server.url(self.scheme), server.ca_path, reuse=self.reuse)
                 try:
-                    client.prepare(self.warmup + self.n)
-                    for _ in range(self.warmup):
+                    client.prepare(warmup + n)
+                    for _ in range(warmup):
                         body = client.get(path)
-                    if self.warmup and len(body) != ROUTES[path]:
+                    if warmup and len(body) != ROUTES[path]:
                         raise AssertionError(f"{path}: got {len(body)} bytes, "
                                              f"expected {ROUTES[path]}")
-                    walls, cpu = client.run(path, self.n)
+                    walls, cpu = client.run(path, n)
                     pool_stats = client.pool_stats()
                 finally:
                     client.close()
@@ -237,8 +245,8 @@ class LatencyScenario:
             return
         after = server.stats()
         row.batches.append(Batch(
-            round=round_no, n=self.n, walls_ns=walls, cpu_ns=cpu, server=after - before,
-            sent=self.warmup + self.n, tls_handshakes=client.tls_handshakes,
+            round=round_no, n=n, walls_ns=walls, cpu_ns=cpu, server=after - before,
+            sent=warmup + n, tls_handshakes=client.tls_handshakes,
             tls_resumed=client.resumed_handshakes, pool_stats=pool_stats))
 
 
@@ -563,7 +571,7 @@ class RttScenario:
         self.n = plan.rtt_n
         self.rounds = plan.rtt_rounds
         self.cases = [
-            LatencyScenario(f"rtt-{case}", case, "", scheme=scheme, reuse=reuse,
+            LatencyScenario(f"rtt-{case}", f"RTT {case}", "", scheme=scheme, reuse=reuse,
                             paths=["/small"], n=self.n, warmup=2, rounds=self.rounds,
                             server="rtt")
             for case, scheme, reuse, _ in self.CASES
