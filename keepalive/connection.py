@@ -31,9 +31,11 @@ import enum
 import functools
 import ipaddress
 import itertools
+import os
 import select
 import socket
 import ssl
+import stat
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import IO, Any, NamedTuple, Union
@@ -118,10 +120,10 @@ def _is_ip_literal(host: str) -> bool:
 def _body_length(body: Any) -> int | None:
     """Bytes left in a file object from its current position, when that can be known."""
     try:
-        import os
-
-        size = os.fstat(body.fileno()).st_size
-        return max(0, size - int(body.tell()))
+        info = os.fstat(body.fileno())
+        if stat.S_ISREG(info.st_mode):  # a pipe, socket or device has no meaningful size
+            return max(0, info.st_size - int(body.tell()))
+        return None
     except (AttributeError, OSError, ValueError):
         pass
     try:

@@ -612,3 +612,15 @@ def test_large_chunked_body_stays_on_h11(make_server: MakeServer) -> None:
         assert conn.request("GET", "/").read() == payload
     conn.close()
     assert server.connections == 1
+
+
+def test_device_file_is_chunked_not_zero_length(server: TestServer) -> None:
+    with open("/dev/zero", "rb") as zero:
+        limited = iter([zero.read(1000)])
+        conn = conn_for(server)
+        with open("/dev/null", "rb") as null:  # a device: size unknown, must not be "0"
+            conn.request("POST", "/", body=null).read()
+        conn.request("POST", "/", body=limited).read()
+        conn.close()
+    assert server.requests[0].chunked and server.requests[0].body == b""
+    assert server.requests[1].body == b"\0" * 1000
