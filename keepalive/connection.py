@@ -361,7 +361,7 @@ class HTTPConnection:
         for family, kind, proto, _, address in infos:
             sock = socket.socket(family, kind, proto)
             try:
-                sock.settimeout(None if deadline is None else max(deadline - time.monotonic(), 0.0))
+                sock.settimeout(self._time_left(deadline))
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 if self.receive_buffer_size:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.receive_buffer_size)
@@ -370,6 +370,8 @@ class HTTPConnection:
             except OSError as exc:
                 sock.close()
                 sock, last_error = None, exc
+                if isinstance(exc, ConnectTimeout):
+                    raise
         if sock is None:
             error = last_error or OSError(f"no address for {host}")
             raise translate(error, CONNECT, where) from error
@@ -387,6 +389,16 @@ class HTTPConnection:
         if self.on_open is not None:
             self.on_open(self)
 
+    def _time_left(self, deadline: float | None) -> float | None:
+        """What remains of the connect budget; ConnectTimeout once it is spent (a zero
+        socket timeout would mean non-blocking, not "no time left")."""
+        if deadline is None:
+            return None
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise ConnectTimeout(f"connecting to {self.where} took longer than the connect timeout")
+        return left
+
     def _handshake(self, sock: socket.socket, deadline: float | None) -> ssl.SSLSocket:
         ctx = self.ssl_context if self.ssl_context is not None else tls.context_for(True)
         self.ssl_context = ctx
@@ -401,7 +413,7 @@ class HTTPConnection:
         except (OSError, ValueError) as exc:
             raise translate(exc, CONNECT, self.where) from exc
         try:
-            tls_sock.settimeout(None if deadline is None else max(deadline - time.monotonic(), 0.0))
+            tls_sock.settimeout(self._time_left(deadline))
             tls_sock.do_handshake()
         except (OSError, ssl.SSLError) as exc:
             tls_sock.close()
