@@ -610,7 +610,7 @@ class HTTPConnection:
             self._send_body(data, stream, limits)
         self._sent_at = time.perf_counter()
         timings.send = self._sent_at - t0
-        return self._receive_head(limits.read, early)
+        return self._receive_head(event.method, limits.read, early)
 
     def _send_body(
         self, data: bytes | bytearray | memoryview, stream: Any, limits: Timeout
@@ -679,7 +679,9 @@ class HTTPConnection:
                 return event
             raise RemoteProtocolError(f"{self.where} sent {type(event).__name__} before a response")
 
-    def _receive_head(self, read_timeout: float | None, event: Any = None) -> RawResponse:
+    def _receive_head(
+        self, method: bytes, read_timeout: float | None, event: Any = None
+    ) -> RawResponse:
         h = self._h11
         if event is None:
             event = self._next_event(read_timeout)
@@ -700,15 +702,23 @@ class HTTPConnection:
         # field; its list of (raw name, lower-case name, value) is read directly instead.
         items: list[tuple[bytes, bytes, bytes]] = event.headers._full_items
         self._their_close = event.http_version != b"1.1"
-        self._read_hints(items)
+        # RFC 9110 sections 9.3.2, 15.3.5, 15.4.5: no body, whatever Content-Length says.
+        no_body = method == b"HEAD" or event.status_code in (204, 304)
+        self._read_hints(items, no_body)
         response = RawResponse(
             self, event.status_code, event.reason, event.http_version, items, timings
         )
         response.elapsed_seconds = timings.send + timings.wait
-        if h.their_state is h11.DONE:
-            # HEAD, 204, 304 or an empty body: h11 already consumed the whole message.
-            self._end_cycle()
-            response._done = True
+        if self._body_left == 0:
+            # HEAD, 204, 304 or Content-Length: 0: the message is complete already, so the
+            # connection is free now, before anyone reads the (empty) body.
+            try:
+                end = h.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise RemoteProtocolError(f"{self.where} broke HTTP/1.1: {exc}") from exc
+            if type(end) is h11.EndOfMessage:
+                self._end_cycle()
+                response._done = True
         return response
 
     def _check_interim(self, event: h11.InformationalResponse) -> None:
@@ -717,7 +727,7 @@ class HTTPConnection:
                 f"{self.where} switched protocols (101), which this client does not support"
             )
 
-    def _read_hints(self, items: list[tuple[bytes, bytes, bytes]]) -> None:
+    def _read_hints(self, items: list[tuple[bytes, bytes, bytes]], no_body: bool) -> None:
         """Note Content-Length and the server's ``Keep-Alive`` hint from a response head.
 
         ``Keep-Alive`` is not in RFC 9112 but in RFC 2068 section 19.7.1.1; Apache and nginx
@@ -725,7 +735,7 @@ class HTTPConnection:
         ``timeout=N`` its idle limit in seconds.
         """
         body_left: int | None = None
-        hint_seen = False
+        max_seen = False
         chunked = False
         for _, name, value in items:
             if name == b"content-length":
@@ -736,7 +746,6 @@ class HTTPConnection:
                 if any(t.strip().lower() == b"close" for t in value.split(b",")):
                     self._their_close = True
             elif name == b"keep-alive":
-                hint_seen = True
                 for part in value.split(b","):
                     key, _, number = part.strip().partition(b"=")
                     try:
@@ -744,6 +753,7 @@ class HTTPConnection:
                             self.idle_timeout_hint = float(number.strip().strip(b'"'))
                         elif key.lower() == b"max":
                             self._requests_left = int(number.strip().strip(b'"'))
+                            max_seen = True
                     except ValueError:
                         continue  # a malformed hint is ignored, as RFC 2068 allows
         # h11 bounds only a head still incomplete; one that arrived whole in a single read
@@ -754,9 +764,9 @@ class HTTPConnection:
             raise RemoteProtocolError(
                 f"{self.where} sent a response head over {MAX_HEAD_SIZE // 1024} KiB"
             )
-        if not hint_seen and self._requests_left is not None:
-            self._requests_left -= 1
-        self._body_left = None if chunked else body_left
+        if not max_seen and self._requests_left is not None:
+            self._requests_left -= 1  # the server did not restate its count: keep counting
+        self._body_left = 0 if no_body else None if chunked else body_left
 
     def _next_event(self, read_timeout: float | None) -> Any:
         h = self._h11

@@ -624,3 +624,37 @@ def test_device_file_is_chunked_not_zero_length(server: TestServer) -> None:
         conn.close()
     assert server.requests[0].chunked and server.requests[0].body == b""
     assert server.requests[1].body == b"\0" * 1000
+
+
+def test_head_with_large_content_length_is_done_at_the_head(make_server: MakeServer) -> None:
+    server = make_server(lambda req, side: Reply(200, [("Content-Length", "500000")]))
+    conn = conn_for(server)
+    resp = conn.request("HEAD", "/")
+    assert resp.is_complete and conn.is_reusable  # free before anyone reads the empty body
+    resp.close()
+    assert conn.request("HEAD", "/").read() == b""
+    conn.close()
+    assert server.connections == 1
+
+
+def test_empty_body_frees_the_connection_at_the_head(make_server: MakeServer) -> None:
+    server = make_server(lambda req, side: Reply(204 if req.target == "/204" else 200))
+    conn = conn_for(server)
+    for path in ("/204", "/empty"):
+        resp = conn.request("GET", path)
+        assert resp.is_complete and conn.is_reusable
+    conn.close()
+
+
+def test_max_countdown_continues_under_timeout_only_hints(make_server: MakeServer) -> None:
+    def app(req: ReceivedRequest, side: ServerSide) -> Reply:
+        hint = "timeout=30, max=2" if req.index_on_connection == 1 else "timeout=30"
+        return Reply(200, [("Keep-Alive", hint)], b"x")
+
+    server = make_server(app)
+    conn = conn_for(server)
+    conn.request("GET", "/").read()  # max=2: two more
+    conn.request("GET", "/").read()  # one more
+    assert conn.is_reusable
+    conn.request("GET", "/").read()  # none left
+    assert conn.is_closed and "max" in conn.close_reason
