@@ -6,7 +6,7 @@
     python -m benchmarks --server nginx   # against nginx instead of the embedded server
     python -m benchmarks --rtt 20         # add the delay-proxy scenario at 20 ms RTT
     python -m benchmarks --clients keepalive,requests --scenarios reused,new
-    python -m benchmarks --publish        # also rewrite benchmarks/README_PERFORMANCE.md
+    python -m benchmarks --publish        # also rewrite the README.md Performance section
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     parser.add_argument("--no-pin", action="store_true", help="do not pin server and clients")
     parser.add_argument("--publish", action="store_true",
-                        help="also write benchmarks/README_PERFORMANCE.md and benchmarks/img/*.png "
+                        help="also rewrite the README.md Performance section and benchmarks/img/*.png "
                              "(the README's Performance section) from this run")
     parser.add_argument("--list", action="store_true", help="list clients and exit")
     return parser.parse_args(argv)

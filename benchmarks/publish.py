@@ -1,7 +1,7 @@
 """``--publish``: write the README's "Performance" section from this run.
 
-It writes ``benchmarks/README_PERFORMANCE.md`` (Markdown meant to be pasted, or included, as
-the README's Performance section) and copies the two plots to ``benchmarks/img/``, which the
+It replaces the README's Performance section (between the ``performance:start`` and
+``performance:end`` markers) and copies the two plots to ``benchmarks/img/``, which the
 section links to. Only figures measured in the run go in; the prose around them says how to
 read them and claims nothing absolute.
 """
@@ -15,7 +15,8 @@ from typing import Any
 from .report import Table, markdown
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SECTION_PATH = os.path.join(HERE, "README_PERFORMANCE.md")
+README_PATH = os.path.join(os.path.dirname(HERE), "README.md")
+START, END = "<!-- performance:start -->", "<!-- performance:end -->"
 IMG_DIR = os.path.join(HERE, "img")
 
 INTRO = """\
@@ -72,7 +73,7 @@ figure, per round, with the environment: versions, CPU, Python, OpenSSL), `lates
 
 def write_section(data: dict[str, Any], tables: list[Table], out_dir: str,
                   header_line: str) -> list[str]:
-    """Write README_PERFORMANCE.md and copy the run's plots into benchmarks/img/."""
+    """Rewrite the README's Performance section; copy the run's plots into benchmarks/img/."""
     os.makedirs(IMG_DIR, exist_ok=True)
     images = []
     for name in ("latency", "concurrency"):
@@ -99,9 +100,16 @@ def write_section(data: dict[str, Any], tables: list[Table], out_dir: str,
     lines.append(markdown(tables))
     if "concurrency" in images:
         lines.append("![Requests per second against threads](benchmarks/img/concurrency.png)\n")
-    with open(SECTION_PATH, "w") as f:
-        f.write("\n".join(lines).rstrip() + "\n")
-    return [SECTION_PATH] + [os.path.join(IMG_DIR, f"{n}.png") for n in images]
+    with open(README_PATH) as f:
+        readme = f.read()
+    if START not in readme or END not in readme:
+        raise RuntimeError(f"README.md lacks the {START} ... {END} markers")
+    head, rest = readme.split(START, 1)
+    tail = rest.split(END, 1)[1]
+    section = "\n".join(lines).rstrip()
+    with open(README_PATH, "w") as f:
+        f.write(f"{head}{START}\n{section}\n{END}{tail}")
+    return [README_PATH] + [os.path.join(IMG_DIR, f"{n}.png") for n in images]
 
 
 def _args(data: dict[str, Any]) -> list[str]:
