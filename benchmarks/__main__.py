@@ -59,8 +59,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     parser.add_argument("--no-pin", action="store_true", help="do not pin server and clients")
     parser.add_argument("--publish", action="store_true",
-                        help="also rewrite the README.md Performance section and benchmarks/img/*.png "
-                             "(the README's Performance section) from this run")
+                        help="also rewrite README.md's Performance section and "
+                             "benchmarks/img/*.png from this run")
     parser.add_argument("--list", action="store_true", help="list clients and exit")
     return parser.parse_args(argv)
 
