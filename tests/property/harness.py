@@ -22,18 +22,18 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import h11
 
 __all__ = [
     "ManualClock",
-    "assert_no_fd_leak",
-    "budget",
     "Peer",
     "ScriptedServer",
     "ServerRequest",
+    "assert_no_fd_leak",
+    "budget",
     "open_fds",
     "settled_fds",
 ]
@@ -373,38 +373,6 @@ class ScriptedServer:
 
 def _hang_up(peer: Peer) -> None:
     peer.close()
-
-
-@dataclass
-class ServerPool:
-    """Several scripted servers (origins) handled as one."""
-
-    servers: list[ScriptedServer] = field(default_factory=list)
-
-    def serve(self, handler: Handler) -> None:
-        for server in self.servers:
-            server.serve(handler)
-
-    def finish(self) -> None:
-        for server in self.servers:
-            server.finish()
-
-    def stop(self) -> None:
-        for server in self.servers:
-            server.stop()
-
-
-def chunks_of(data: bytes, sizes: Iterable[int]) -> list[bytes]:
-    """``data`` cut at the given sizes; whatever is left forms one last piece."""
-    out, pos = [], 0
-    for size in sizes:
-        if pos >= len(data):
-            break
-        out.append(data[pos : pos + size])
-        pos += size
-    if pos < len(data):
-        out.append(data[pos:])
-    return out
 
 
 def budget(fraction: float, least: int = 5) -> int:

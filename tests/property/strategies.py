@@ -15,8 +15,7 @@ import io
 import random
 import string
 import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -68,8 +67,11 @@ def header_names() -> st.SearchStrategy[str]:
 @st.composite
 def field_words(draw: st.DrawFn, obs_text: bool = True) -> tuple[list[str], list[str]]:
     """A field value as words and the SP/HTAB runs between them (RFC 9110 section 5.5)."""
-    words = draw(st.lists(st.text(VCHAR + OBS_TEXT if obs_text else VCHAR, min_size=1,
-                                  max_size=12), max_size=4))
+    words = draw(
+        st.lists(
+            st.text(VCHAR + OBS_TEXT if obs_text else VCHAR, min_size=1, max_size=12), max_size=4
+        )
+    )
     gaps = [draw(st.sampled_from([" ", "\t", "  ", " \t "])) for _ in words[1:]]
     return words, gaps
 
@@ -94,8 +96,9 @@ def pseudo_random_bytes(size: int, seed: int) -> bytes:
 
 def bodies(max_size: int = 3 * MiB) -> st.SearchStrategy[bytes]:
     """Empty or small (hand-written or seeded), around the drain limit, or big (seeded)."""
-    edges = [n for n in (DRAIN_LIMIT - 1, DRAIN_LIMIT, DRAIN_LIMIT + 1, 2 * DRAIN_LIMIT)
-             if n <= max_size]
+    edges = [
+        n for n in (DRAIN_LIMIT - 1, DRAIN_LIMIT, DRAIN_LIMIT + 1, 2 * DRAIN_LIMIT) if n <= max_size
+    ]
     seed = st.integers(0, 2**32 - 1)
     return st.one_of(
         st.binary(max_size=300),
@@ -267,9 +270,7 @@ class ResponseSpec:
         """Ends the connection by itself, whatever came before (SPEC.md rule 1 and 5)."""
         if self.server_closes:
             return True
-        if self.hint is not None and self.hint.timeout is not None and self.hint.timeout <= 1.0:
-            return True
-        return False
+        return self.hint is not None and self.hint.timeout is not None and self.hint.timeout <= 1.0
 
     @property
     def max_hint(self) -> int | None:
@@ -280,22 +281,30 @@ class ResponseSpec:
         """As the first response on a connection, read to its end: may another follow?"""
         return not self.retires_connection and (self.max_hint is None or self.max_hint > 0)
 
-    def with_body(self, body: bytes) -> ResponseSpec:
-        """The same response carrying ``body`` instead (re-framed)."""
-        fields_ = []
-        for f in self.head_fields:
-            if f.name.lower() == "content-length" and not self.for_head:
-                fields_.append(Field(f.name, str(len(body)), str(len(body)), f.before, f.after))
-            else:
-                fields_.append(f)
-        sizes = _resplit(self.chunk_sizes, len(body))
-        return _replace(self, body=body, head_fields=tuple(fields_), chunk_sizes=sizes)
 
-
-def _replace(spec: ResponseSpec, **changes: Any) -> ResponseSpec:
-    from dataclasses import replace
-
-    return replace(spec, **changes)
+def plain_response(
+    body: bytes = b"ok",
+    *,
+    head: bool = False,
+    length: int | None = None,
+    keep_alive: KeepAliveHint | None = None,
+) -> ResponseSpec:
+    """A plain HTTP/1.1 200 with a Content-Length (``length`` overrides it, for HEAD), for
+    hand-written examples."""
+    n = str(len(body) if length is None else length)
+    head_fields = [Field("Content-Length", n, n)]
+    if keep_alive is not None:
+        head_fields.append(Field("Keep-Alive", keep_alive.text, keep_alive.text))
+    return ResponseSpec(
+        200,
+        "OK",
+        "1.1",
+        tuple(head_fields),
+        b"" if head else body,
+        "none" if head else "length",
+        for_head=head,
+        hint=keep_alive,
+    )
 
 
 def _resplit(sizes: tuple[int, ...], total: int) -> tuple[int, ...]:
@@ -314,17 +323,11 @@ def _resplit(sizes: tuple[int, ...], total: int) -> tuple[int, ...]:
 def chunk_sizes(draw: st.DrawFn, total: int) -> tuple[int, ...]:
     if total == 0:
         return ()
-    wanted = draw(
-        st.lists(
-            st.one_of(st.integers(1, 64), st.integers(1, 1 << 20)), max_size=24
-        )
-    )
+    wanted = draw(st.lists(st.one_of(st.integers(1, 64), st.integers(1, 1 << 20)), max_size=24))
     return _resplit(tuple(wanted), total)
 
 
-CHUNK_EXTS = st.sampled_from(
-    [";a=b", ";name", ';q="quoted; value"', ";x=1;y=2", ";ext=\t1"]
-)
+CHUNK_EXTS = st.sampled_from([";a=b", ";name", ';q="quoted; value"', ";x=1;y=2", ";ext=\t1"])
 
 
 @st.composite
@@ -385,8 +388,13 @@ def responses(
             out_framing = "none"
     elif framing == "chunked":
         head.append(
-            Field(draw(random_case("Transfer-Encoding")), draw(random_case("chunked")),
-                  "chunked", draw(OWS), draw(OWS))
+            Field(
+                draw(random_case("Transfer-Encoding")),
+                draw(random_case("chunked")),
+                "chunked",
+                draw(OWS),
+                draw(OWS),
+            )
         )
         if no_body:
             out_framing = "none"
@@ -433,11 +441,9 @@ def responses(
     )
     if interim and version == "1.1":
         codes = draw(st.lists(INTERIM, max_size=2))
-        spec = _replace(
+        spec = replace(
             spec,
-            interim=tuple(
-                (c, tuple(draw(st.lists(fields(), max_size=2)))) for c in codes
-            ),
+            interim=tuple((c, tuple(draw(st.lists(fields(), max_size=2)))) for c in codes),
         )
     return spec
 
@@ -467,6 +473,78 @@ def segmentings(draw: st.DrawFn, length: int) -> Segmenting:
         )
     delay = draw(st.sampled_from([0.0, 0.0, 0.0, 0.0005, 0.002]))
     return Segmenting(sizes, delay, min(len(sizes), 25))
+
+
+@dataclass(frozen=True)
+class Fault:
+    """How a server breaks a response: after ``at`` bytes it closes (FIN), resets (RST),
+    stalls, or sends ``garbage`` and then closes or stalls; or ("stray") it sends the whole
+    response followed by ``garbage``."""
+
+    kind: str  # "close", "reset", "stall", "garbage+close", "garbage+stall", "stray"
+    at: int
+    garbage: bytes = b""
+
+
+BOGUS_RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nbogus"
+FAULT_KINDS = ("close", "reset", "stall", "garbage+close", "garbage+stall", "stray")
+
+
+@st.composite
+def faults(draw: st.DrawFn, length: int) -> Fault:
+    """A fault at a random point of a ``length``-byte response (the first byte often)."""
+    kind = draw(st.sampled_from(FAULT_KINDS))
+    at = draw(st.one_of(st.just(0), st.integers(0, max(length - 1, 0))))
+    garbage = b""
+    if kind.startswith("garbage"):
+        garbage = draw(st.binary(min_size=1, max_size=200))
+    elif kind == "stray":
+        garbage = draw(st.one_of(st.just(BOGUS_RESPONSE), st.binary(min_size=1, max_size=200)))
+    return Fault(kind, at, garbage)
+
+
+SPLICES = [
+    b"\r\n",
+    b"\r\n\r\n",
+    b"0\r\n\r\n",
+    b"Content-Length: 3\r\n",
+    b"Transfer-Encoding: chunked\r\n",
+    b"HTTP/1.1 100 Continue\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\n",
+    b"\x00",
+    b"\xff" * 4,
+    b" \t",
+]
+
+
+@st.composite
+def mutated(draw: st.DrawFn, data: bytes) -> bytes:
+    """``data`` with a few bytes flipped, inserted or deleted, cut short, or with protocol
+    fragments spliced in: near-valid responses reach deeper into a parser than noise."""
+    out = bytearray(data)
+    for _ in range(draw(st.integers(1, 6))):
+        op = draw(st.sampled_from(["flip", "insert", "delete", "cut", "splice"]))
+        at = draw(st.integers(0, len(out)))
+        if op == "flip" and at < len(out):
+            out[at] = draw(st.integers(0, 255))
+        elif op == "insert":
+            out[at:at] = draw(st.binary(min_size=1, max_size=8))
+        elif op == "delete":
+            del out[at : at + draw(st.integers(1, 8))]
+        elif op == "cut":
+            del out[at:]
+        elif op == "splice":
+            out[at:at] = draw(st.sampled_from(SPLICES))
+    return bytes(out)
+
+
+def junk_responses() -> st.SearchStrategy[bytes]:
+    """Bytes in place of a response: noise, a status line and noise, or a mutated response."""
+    return st.one_of(
+        st.binary(max_size=2000),
+        st.binary(max_size=300).map(lambda tail: b"HTTP/1.1 200 OK\r\n" + tail),
+        responses(body=st.binary(max_size=500), extra_fields=3).flatmap(lambda r: mutated(r.wire)),
+    )
 
 
 @st.composite
@@ -536,7 +614,7 @@ class RequestSpec:
             f.seek(self.file_offset)
             return f, None
         if kind == "tempfile":
-            f = tempfile.TemporaryFile()
+            f = tempfile.TemporaryFile()  # noqa: SIM115 - the caller closes it after the request
             f.write(b"\x00" * self.file_offset + self.payload)
             f.seek(self.file_offset)
             return f, f
@@ -546,9 +624,10 @@ class RequestSpec:
 
     def expected_fields(self, default_host: str) -> list[tuple[str, str]]:
         """The header fields an h11 server must see, in order (Host always first)."""
-        own = [(_text(n), _text(v)) for n, v in (
-            dict(self.fields).items() if self.container == "dict" else self.fields
-        )]
+        own = [
+            (_text(n), _text(v))
+            for n, v in (dict(self.fields).items() if self.container == "dict" else self.fields)
+        ]
         hosts = [(n, v) for n, v in own if n.lower() == "host"]
         rest = [(n, v) for n, v in own if n.lower() != "host"]
         if not hosts:

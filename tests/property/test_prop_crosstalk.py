@@ -65,7 +65,7 @@ calls = st.builds(
 )
 
 
-@settings(max_examples=budget(0.5))
+@settings(max_examples=budget(1.0))
 @given(
     plans=st.lists(st.lists(calls, min_size=1, max_size=12), min_size=2, max_size=4),
     per_host=st.integers(1, 3),
@@ -121,5 +121,6 @@ def test_each_response_reaches_its_request(
         pool.close()
     for origin, server in enumerate(three_origins):
         got = sorted(int(r.target.split("/")[1]) for r in server.requests)
-        assert got == sorted(tag for o, tag in sent if o == origin), "a request was lost or repeated"
+        want = sorted(tag for o, tag in sent if o == origin)
+        assert got == want, "a request was lost or repeated"
     assert_no_fd_leak(fds)

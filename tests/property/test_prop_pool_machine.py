@@ -1,15 +1,17 @@
 """Property 7 (pool model): a ``RuleBasedStateMachine`` against a few lines of plain Python.
 
-The model knows which connections exist, which are idle (a LIFO stack per origin), how many
-requests each carried, its Keep-Alive hints and expiry time, and the clock. Rules: a request
-to one of three origins (GET, POST or HEAD, any response) read fully, partly, not at all,
-or held open for later; finishing a held response; the server closing (FIN) or resetting
-(RST) an idle connection; the clock moving a little, past ``keepalive_expiry``, up to or
-past the soonest idle deadline (``keepalive_expiry`` or a server ``Keep-Alive: timeout=``
-hint less a second). After every step the real pool's ``stats()``, the connection each
-response came over (client id and server-side connection) and the server's accept counts
-must equal the model's; ``active + idle`` stays within the limits; a request that finds
-the limits reached raises ``PoolTimeout``; every body is the one its server sent.
+The model knows which connections exist, which are idle (a LIFO stack per origin), how
+many requests each carried, their Keep-Alive hints and expiry times, and the clock. Rules:
+a request to one of three origins (GET, POST or HEAD, any response) read fully, partly,
+not at all, or held open for later; finishing a held response; the server closing (FIN)
+or resetting (RST) an idle connection, or sending stray bytes on it; the clock moving a
+little, past ``keepalive_expiry``, up to or past the soonest idle deadline
+(``keepalive_expiry`` or a server ``Keep-Alive: timeout=`` hint less a second).
+
+After every step the real pool's ``stats()``, the connection each response came over
+(client id and server-side connection) and the servers' accept counts must equal the
+model's; ``active + idle`` stays within the limits; a request that finds the limits
+reached raises ``PoolTimeout``; every body is the one its server sent.
 
 Where timing alone decides (a server close racing the stale check), the model allows both
 outcomes and asks the real pool which one happened: the check saw the close (the
@@ -36,7 +38,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from strategies import DRAIN_LIMIT, ResponseSpec, pseudo_random_bytes, responses
+from strategies import DRAIN_LIMIT, ResponseSpec, plain_response, pseudo_random_bytes, responses
 
 import keepalive
 
@@ -71,7 +73,8 @@ class Conn:
     expires_at: float = INF
     requests_left: int | None = None
     timeout_hint: float | None = None
-    dead: bool = False  # the server closed it while it was idle
+    dead: bool = False  # the server closed it, or sent stray bytes on it, while it was idle
+    stray: bool = False  # ... stray bytes (a request meeting them fails however idempotent)
 
 
 @dataclass
@@ -96,6 +99,7 @@ class Model:
     reused: int = 0
     requests: int = 0
     retried: int = 0
+    met: Conn | None = None  # a dead connection a request went out on (the check missed it)
 
     def copy(self) -> Model:
         keep = {id(h.response): h.response for h in self.held}
@@ -146,10 +150,12 @@ class Model:
             self.reused += 1
             if not conn.dead:
                 return "reuse"
-            # The request meets the close: the connection is retired, then rule 6.
+            self.met = conn
+            # The request meets the close (or the stray bytes): the connection is retired,
+            # then rule 6, which never retries once a response byte has arrived.
             self.active.remove(conn)
             self.closed += 1
-            if not (self.retries and idempotent):
+            if conn.stray or not (self.retries and idempotent):
                 return "raise"
             self.requests -= 1
             self.reused -= 1
@@ -227,7 +233,9 @@ class PoolMachine(RuleBasedStateMachine):
         expiry=st.sampled_from([None, 0.0, 5.0, 30.0]),
         retries=st.sampled_from([1, 1, 0]),
     )
-    def start(self, max_connections: int, per_host: int, expiry: float | None, retries: int) -> None:
+    def start(
+        self, max_connections: int, per_host: int, expiry: float | None, retries: int
+    ) -> None:
         self.fds = settled_fds()
         plans = self.plans
 
@@ -302,7 +310,10 @@ class PoolMachine(RuleBasedStateMachine):
             # Only a dead reused connection the stale check missed, and no retry allowed.
             assert expect_met == "raise", "a request failed that the model says succeeds"
             self.model = met
-            assert tag not in [int(r.target.lstrip("/")) for r in server.requests]
+            served = [r.target for r in server.requests].count(f"/{tag}")
+            assert met.met is not None
+            # A closed connection never got it; one with stray bytes did, once.
+            assert served == (1 if met.met.stray else 0), f"served {served} times"
             return
         if self.pool.stats()["retries"] > retries_before:
             assert expect_met in ("new", "reuse"), "a retry the model cannot explain"
@@ -317,7 +328,7 @@ class PoolMachine(RuleBasedStateMachine):
     def check_came_over(
         self, resp: Any, conn: Conn, reused: bool, server: ScriptedServer, tag: int
     ) -> None:
-        assert resp.reused == reused
+        assert resp.reused == reused == (conn.carried > 0)
         if conn.client_id is None:
             conn.client_id = resp.connection_id
         assert resp.connection_id == conn.client_id, "not the connection the model expects"
@@ -358,6 +369,15 @@ class PoolMachine(RuleBasedStateMachine):
         conn.dead = True
         time.sleep(0.005)  # loopback delivers the FIN (or RST) at once; be generous
 
+    @precondition(lambda self: any(not c.dead for s in self.model.idle.values() for c in s))
+    @rule(which=st.integers(0, 10), junk=st.sampled_from([b"x", b"HTTP/1.1 200 OK\r\n\r\n"]))
+    def server_sends_stray_bytes(self, which: int, junk: bytes) -> None:
+        candidates = [c for s in self.model.idle.values() for c in s if not c.dead]
+        conn = candidates[which % len(candidates)]
+        assert self.servers[conn.origin].peer(conn.peer).send(junk)
+        conn.dead = conn.stray = True
+        time.sleep(0.005)
+
     @rule(kind=st.sampled_from(["little", "past_expiry", "to_soonest", "past_soonest", "before"]))
     def advance_clock(self, kind: str) -> None:
         now = self.clock.now
@@ -396,8 +416,27 @@ def test_pool_matches_its_model(origins: list[ScriptedServer]) -> None:
         PoolMachine,
         settings=settings(
             settings.default,
-            max_examples=budget(0.5),
+            max_examples=budget(2.0),
             stateful_step_count=30,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
         ),
     )
+
+
+# -- failures the machine found, replayed as hypothesis printed them ---------------------------
+
+
+def test_machine_found_head_over_64k_closed_unread(origins: list[ScriptedServer]) -> None:
+    # A HEAD answer announcing more than 64 KiB, closed without read(): close() tried to
+    # drain the announced length and retired a perfectly reusable connection.
+    PoolMachine.servers = origins
+    state = PoolMachine()
+    try:
+        state.start(max_connections=1, per_host=1, expiry=None, retries=1)
+        state.stats_match_the_model()
+        state.request(origin=0, spec=("HEAD", plain_response(head=True, length=65537)), mode="none")
+        state.stats_match_the_model()
+        state.request(origin=0, spec=("GET", plain_response()), mode="full")
+        state.stats_match_the_model()
+    finally:
+        state.teardown()

@@ -40,7 +40,7 @@ def check_arrival(spec: RequestSpec, got: ReceivedRequest, default_host: str) ->
     assert got.chunked == spec.framed_chunked
 
     own = [(n, v) for n, v in spec.expected_fields(default_host)]
-    own_host = [f for f in own if f[0].lower() == "host"][0]
+    own_host = next(f for f in own if f[0].lower() == "host")
     hosts = [f for f in got.headers if f[0].lower() == "host"]
     assert hosts == [own_host], f"want exactly one Host, got {hosts}"
     assert got.headers[0] == own_host, "Host goes first (RFC 9110 section 7.2)"
@@ -70,12 +70,14 @@ def _caller_fields(spec: RequestSpec) -> list[tuple[str, str]]:
     return [(text(n), text(v)) for n, v in pairs]
 
 
-@settings(max_examples=budget(0.6))
+@settings(max_examples=budget(2.0))
 @given(spec=requests())
 # Found by this property: a caller's Content-Length given as bytes was compared with
 # str(b"1") == "b'1'" and refused as a mismatch.
 @example(
-    spec=RequestSpec("GET", "/", [(b"Content-Length", b"1")], "list", "bytes", b"\x00", declared="length")
+    spec=RequestSpec(
+        "GET", "/", [(b"Content-Length", b"1")], "list", "bytes", b"\x00", declared="length"
+    )
 )
 def test_request_arrives_exactly_as_given(h11_server: TestServer, spec: RequestSpec) -> None:
     h11_server.requests.clear()

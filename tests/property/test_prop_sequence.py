@@ -16,7 +16,15 @@ from dataclasses import dataclass
 from harness import ManualClock, Peer, ScriptedServer, assert_no_fd_leak, budget, settled_fds
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from strategies import DRAIN_LIMIT, Field, MiB, ResponseSpec, bodies, responses
+from strategies import (
+    DRAIN_LIMIT,
+    KeepAliveHint,
+    MiB,
+    ResponseSpec,
+    bodies,
+    plain_response,
+    responses,
+)
 
 import keepalive
 
@@ -81,21 +89,25 @@ def serve_in_order(plan: list[Exchange]):  # type: ignore[no-untyped-def]
     return handler
 
 
-def plain(body: bytes = b"ok", *, head: bool = False, length: int | None = None) -> ResponseSpec:
-    """A plain HTTP/1.1 200 with a Content-Length (``length`` overrides it, for HEAD)."""
-    n = str(len(body) if length is None else length)
-    return ResponseSpec(
-        200, "OK", "1.1", (Field("Content-Length", n, n),), b"" if head else body,
-        "none" if head else "length", for_head=head,
-    )
-
-
-@settings(max_examples=budget(1.0))
+@settings(max_examples=budget(2.0))
 @given(plan=st.lists(exchanges(), min_size=1, max_size=20))
 # Found by this property: a HEAD answer announcing more than 64 KiB, closed without read(),
 # retired its connection: close() tried to drain the announced length.
-@example(plan=[Exchange("HEAD", plain(head=True, length=100_000), "none"),
-               Exchange("GET", plain(), "full")])
+@example(
+    plan=[
+        Exchange("HEAD", plain_response(head=True, length=100_000), "none"),
+        Exchange("GET", plain_response(), "full"),
+    ]
+)
+# Found by this property: "Keep-Alive: max=1" allows one more request; a Keep-Alive field
+# without max= on that one's response did not count it, so a third request went out.
+@example(
+    plan=[
+        Exchange("GET", plain_response(keep_alive=KeepAliveHint(None, 1, "max=1")), "full"),
+        Exchange("GET", plain_response(keep_alive=KeepAliveHint(5.0, None, "timeout=5")), "full"),
+        Exchange("GET", plain_response(), "full"),
+    ]
+)
 def test_new_connection_exactly_when_required(
     scripted: ScriptedServer, plan: list[Exchange]
 ) -> None:
@@ -143,4 +155,3 @@ def test_new_connection_exactly_when_required(
     assert stats["retries"] == 0
     assert stats["opened"] - stats["closed"] == stats["idle"] + stats["active"]
     assert_no_fd_leak(fds)
-
