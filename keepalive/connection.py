@@ -74,7 +74,11 @@ EXPECT_CONTINUE_WAIT = 1.0  # RFC 9110 section 10.1.1: do not wait forever for a
 DIRECT_READ_MIN = 256 * 1024  # a Content-Length remainder this large bypasses h11's buffer
 DIRECT_READ_SIZE = 256 * 1024  # bytes asked of the socket per read on that path
 
-BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# Methods whose content has a defined meaning: without a body they still say
+# "Content-Length: 0" (RFC 9110 section 8.6). Both spellings, as ``request`` takes either.
+BODY_METHODS: frozenset[str | bytes] = frozenset(
+    {"POST", "PUT", "PATCH", b"POST", b"PUT", b"PATCH"}
+)
 
 BodyLike = Union[bytes, bytearray, memoryview, str, IO[bytes], Iterable[bytes], None]
 HeaderPairs = Union[Iterable[tuple[str | bytes, str | bytes]], Mapping[str, str], Headers, None]

@@ -4,13 +4,13 @@ Starting a server per hypothesis example would cost more than the example itself
 ``ScriptedServer`` listens for a whole module and each example only swaps the behaviour its
 connections follow (``serve(handler)``) and tidies up afterwards (``finish()``). A handler
 gets the server's end of one accepted connection (``Peer``) and scripts it: read requests
-(parsed by a real ``h11`` server), write exact bytes in exact segments, close with FIN,
-reset with RST, or stall until the example ends.
+(parsed by a real ``h11`` server), write exact bytes in exact segments, close with FIN or
+reset with RST; another thread may hang up an idle connection or write stray bytes on it.
 
 ``finish()`` is what makes per-example accounting exact: it first makes sure every
 connection the client opened has been accepted (a marker connection goes through the same
-FIFO backlog), then releases stalls, shuts every server socket down and joins the handler
-threads, so an example ends with no server-side descriptor open.
+FIFO backlog), then shuts every server socket down and joins the handler threads, so an
+example ends with no server-side descriptor open.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import h11
 
 __all__ = [
+    "Handler",
     "ManualClock",
     "Peer",
     "ScriptedServer",
@@ -55,6 +56,8 @@ def assert_no_fd_leak(before: int, grace: float = 2.0) -> None:
     Another thread may be a moment away from closing its last socket (a server thread
     tearing down), so a count is only a leak when it stays up.
     """
+    if open_fds() <= before:
+        return
     deadline = time.monotonic() + grace
     while True:
         now = settled_fds()
@@ -224,17 +227,6 @@ class Peer:
             self.sock.shutdown(socket.SHUT_RD if reset else socket.SHUT_RDWR)
         assert self.done.wait(5.0), "the handler did not notice the hang-up"
 
-    def stall(self) -> None:
-        """Send nothing more and keep the socket open until the example ends."""
-        self.server._released.wait(30.0)
-
-    def drain_until_closed(self, timeout: float = 30.0) -> None:
-        """Read and discard until the client closes (or the example ends)."""
-        with contextlib.suppress(OSError):
-            self.sock.settimeout(timeout)
-            while self.sock.recv(1 << 16):
-                pass
-
 
 Handler = Callable[[Peer], None]
 
@@ -252,7 +244,6 @@ class ScriptedServer:
         self.url = f"http://{self.host}:{self.port}"
         self._lock = threading.Lock()
         self._handler: Handler = _hang_up
-        self._released = threading.Event()
         self._peers: list[Peer] = []
         self._threads: list[threading.Thread] = []
         self._marker: tuple[str, int] | None = None
@@ -271,7 +262,6 @@ class ScriptedServer:
             self._handler = handler
             self.accepted = 0
             self.requests = []
-            self._released.clear()
 
     @property
     def peers(self) -> list[Peer]:
@@ -288,7 +278,6 @@ class ScriptedServer:
     def finish(self) -> None:
         """End an example: all connections accepted, every handler done, every socket closed."""
         self._sync_backlog()
-        self._released.set()
         for peer in self.peers:
             with contextlib.suppress(OSError):
                 peer.sock.shutdown(socket.SHUT_RDWR)
@@ -379,4 +368,5 @@ def budget(fraction: float, least: int = 5) -> int:
     """``max_examples`` for one property: a share of the active profile's (see conftest.py)."""
     from hypothesis import settings
 
+    assert settings.default is not None
     return max(least, int(settings.default.max_examples * fraction))

@@ -369,7 +369,8 @@ def responses(
     announced = len(payload)  # a HEAD (or 304) answer announces what a GET would get
 
     head: list[Field] = [draw(fields()) for _ in range(draw(st.integers(0, extra_fields)))]
-    if head and draw(st.booleans()):
+    repeat: bool = draw(st.booleans())
+    if head and repeat:
         head.append(draw(fields(st.just(head[0].name))))  # a repeated field
     sizes: tuple[int, ...] = ()
     exts: tuple[str, ...] = ()
@@ -478,8 +479,8 @@ def segmentings(draw: st.DrawFn, length: int) -> Segmenting:
 @dataclass(frozen=True)
 class Fault:
     """How a server breaks a response: after ``at`` bytes it closes (FIN), resets (RST),
-    stalls, or sends ``garbage`` and then closes or stalls; or ("stray") it sends the whole
-    response followed by ``garbage``."""
+    stalls (sends no more of this response), or sends ``garbage`` and then closes or stalls;
+    or ("stray") it sends the whole response followed by ``garbage``."""
 
     kind: str  # "close", "reset", "stall", "garbage+close", "garbage+stall", "stray"
     at: int
@@ -549,7 +550,7 @@ def junk_responses() -> st.SearchStrategy[bytes]:
 
 @st.composite
 def delivered_responses(
-    draw: st.DrawFn, methods: tuple[str, ...] = ("GET", "GET", "HEAD"), **kw: Any
+    draw: st.DrawFn, /, methods: tuple[str, ...] = ("GET", "GET", "HEAD"), **kw: Any
 ) -> tuple[ResponseSpec, Segmenting]:
     """A response (to GET or HEAD) and how its bytes are cut on the way."""
     spec = draw(responses(method=draw(st.sampled_from(methods)), **kw))
@@ -586,6 +587,11 @@ class RequestSpec:
     pieces: list[Any] = field(default_factory=list)  # for "iterator"
     file_offset: int = 0  # bytes before the file's current position
     declared: str | None = None  # "length" or "chunked": the caller framed it themselves
+    method_as_bytes: bool = False  # HTTPConnection.request takes the method as str or bytes
+
+    @property
+    def method_arg(self) -> str | bytes:
+        return self.method.encode("ascii") if self.method_as_bytes else self.method
 
     def headers_arg(self) -> Any:
         if self.container == "dict":
@@ -610,9 +616,9 @@ class RequestSpec:
         if kind == "iterator":
             return iter(self.pieces), None
         if kind == "bytesio":
-            f = io.BytesIO(b"\x00" * self.file_offset + self.payload)
-            f.seek(self.file_offset)
-            return f, None
+            buffer = io.BytesIO(b"\x00" * self.file_offset + self.payload)
+            buffer.seek(self.file_offset)
+            return buffer, None
         if kind == "tempfile":
             f = tempfile.TemporaryFile()  # noqa: SIM115 - the caller closes it after the request
             f.write(b"\x00" * self.file_offset + self.payload)
@@ -730,6 +736,7 @@ def requests(draw: st.DrawFn, *, max_body: int = 2 * MiB) -> RequestSpec:
         kind = "none"
     payload = b"" if kind == "none" else draw(bodies(max_body))
     spec = RequestSpec(method, draw(targets()), own, container, kind, payload)
+    spec.method_as_bytes = draw(st.integers(0, 5)) == 0
     if kind == "str":
         spec.text = draw(st.text(max_size=300))
         spec.payload = spec.text.encode("utf-8")

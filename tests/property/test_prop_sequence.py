@@ -13,7 +13,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness import ManualClock, Peer, ScriptedServer, assert_no_fd_leak, budget, settled_fds
+from harness import (
+    Handler,
+    ManualClock,
+    Peer,
+    ScriptedServer,
+    assert_no_fd_leak,
+    budget,
+    settled_fds,
+)
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from strategies import (
@@ -76,7 +84,7 @@ class OneSocketModel:
         self.idle = conn if keep else None
 
 
-def serve_in_order(plan: list[Exchange]):  # type: ignore[no-untyped-def]
+def serve_in_order(plan: list[Exchange]) -> Handler:
     def handler(peer: Peer) -> None:
         while True:
             request = peer.read_request()
