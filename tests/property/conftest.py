@@ -42,6 +42,14 @@ settings.register_profile(
     print_blob=True,
 )
 settings.register_profile(
+    "explore",
+    # The ci budget with fresh random examples each run: for hunting intermittent failures.
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=_SLOW_IS_FINE,
+    print_blob=True,
+)
+settings.register_profile(
     "thorough",
     max_examples=2000,
     deadline=None,
