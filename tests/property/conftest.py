@@ -3,8 +3,9 @@
 Profiles: ``ci`` (the default: the whole suite in about three minutes on two cores, with
 the same examples on every run), ``explore`` (the same budget, fresh random examples each
 run: for hunting intermittent failures) and ``thorough`` (twenty times the examples, random,
-for long local runs). pytest-timeout's 120 s per test is raised for the property tests. Each property sizes its budget as a share of the profile's
-``max_examples`` (``harness.budget``), so a profile scales the whole suite at once::
+for long local runs). pytest-timeout's 120 s per test is raised for the property tests.
+Each property sizes its budget as a share of the profile's ``max_examples``
+(``harness.budget``), so a profile scales the whole suite at once::
 
     .venv/bin/python -m pytest tests/property --hypothesis-profile=thorough
     HYPOTHESIS_PROFILE=thorough make test
