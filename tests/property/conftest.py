@@ -36,7 +36,7 @@ _SLOW_IS_FINE = [
 settings.register_profile(
     "ci",
     # The same examples on every CI run: a red build then means a change, not a lucky draw.
-    # Exploration with fresh random examples is the thorough profile's job.
+    # Fresh random examples are the explore and thorough profiles' job.
     derandomize=True,
     max_examples=100,
     deadline=None,

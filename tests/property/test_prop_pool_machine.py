@@ -30,7 +30,7 @@ from __future__ import annotations
 import copy
 import select
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from typing import Any
 
 import pytest
@@ -79,7 +79,7 @@ EXERCISED = (  # what a run of the machine must have met at least once
     "the stale check discarded a closed or dirty connection",
     "a request met a close on reuse and was retried",
     "a request met a close on reuse and was not retried",
-    "an idle connection of another origin closed to make room",
+    "an idle connection closed to make room",
     "PoolTimeout at the per-host limit",
     "PoolTimeout at the total limit",
 )
@@ -135,7 +135,6 @@ class Conn:
     requests_left: int | None = None
     timeout_hint: float | None = None
     dead: bool = False  # the server closed it, or sent stray bytes on it, while it was idle
-    stray: bool = False  # ... stray bytes (a request meeting them fails however idempotent)
     doomed: bool = False  # the server will close it on the next request, without answering
 
 
@@ -161,7 +160,6 @@ class Model:
     reused: int = 0
     requests: int = 0
     retried: int = 0
-    met: Conn | None = None  # a doomed connection a request went out on
     notes: list[str] = field(default_factory=list)  # what the last checkout did, for SEEN
 
     def copy(self) -> Model:
@@ -205,7 +203,6 @@ class Model:
         "reuse", "new", "wait" or "raise", and the connection of the first two is the
         world's ``active[-1]``. Several pairs when the victim of an eviction is a tie."""
         world = self.copy()
-        world.met = None
         world.notes = []
         world.sweep(now)
         stack = world.idle[origin]
@@ -222,7 +219,6 @@ class Model:
             world.reused += 1
             if not conn.doomed:
                 return [(world, "reuse")]
-            world.met = conn
             # The request went out on a connection that looked alive and the server closed
             # it unanswered (the classic keep-alive race): the connection is retired, then
             # rule 6 decides whether the request is retried on a new connection.
@@ -257,7 +253,7 @@ class Model:
                 world = self.copy()
                 world.idle[victim.origin].pop(0)
                 world.closed += 1
-                world.notes.append("an idle connection of another origin closed to make room")
+                world.notes.append("an idle connection closed to make room")
                 worlds.append(world)
         for world in worlds:
             world.peers[origin] += 1
@@ -267,26 +263,12 @@ class Model:
         return [(world, "new") for world in worlds]
 
     def signature(self) -> tuple[Any, ...]:
-        """Everything that tells two worlds apart."""
-
-        def sig(c: Conn) -> tuple[Any, ...]:
-            return (
-                c.origin,
-                c.peer,
-                c.client_id,
-                c.carried,
-                c.expires_at,
-                c.requests_left,
-                c.timeout_hint,
-                c.dead,
-                c.stray,
-                c.doomed,
-            )
+        """Everything that tells two worlds apart (a Conn's fields are all plain values)."""
 
         return (
-            tuple(tuple(sig(c) for c in self.idle[o]) for o in range(ORIGINS)),
-            tuple(sig(c) for c in self.active),
-            tuple(sig(h.conn) for h in self.held),
+            tuple(tuple(astuple(c) for c in self.idle[o]) for o in range(ORIGINS)),
+            tuple(astuple(c) for c in self.active),
+            tuple(astuple(h.conn) for h in self.held),
             tuple(self.peers),
             tuple(self.stats().values()),
         )
@@ -514,12 +496,11 @@ class PoolMachine(RuleBasedStateMachine):
         ]
         return [(origin, peer) for _, origin, peer in sorted(by_depth)]
 
-    def mark(self, origin: int, peer: int, *, stray: bool = False, doomed: bool = False) -> None:
+    def mark(self, origin: int, peer: int, *, doomed: bool = False) -> None:
         for world in self.worlds:
             for conn in world.idle[origin]:
                 if conn.peer == peer:
                     conn.dead = not doomed
-                    conn.stray = stray
                     conn.doomed = doomed
 
     def wait_until_client_sees(self, origin: int, peer: int) -> None:
@@ -573,7 +554,7 @@ class PoolMachine(RuleBasedStateMachine):
         else:
             junk = b"x" if action == "stray byte" else b"HTTP/1.1 200 OK\r\n\r\n"
             assert server_side.send(junk), "the connection was not open"
-        self.mark(origin, peer, stray=action.startswith("stray"))
+        self.mark(origin, peer)
         self.wait_until_client_sees(origin, peer)
 
     @rule(
