@@ -22,6 +22,8 @@ __all__ = [
     "CookieConflict",
     "DecodingError",
     "HTTPStatusError",
+    "InvalidArgument",
+    "InvalidArgumentType",
     "InvalidURL",
     "KeepaliveError",
     "LocalProtocolError",
@@ -90,6 +92,14 @@ class LocalProtocolError(KeepaliveError, ValueError):
 
 class InvalidURL(KeepaliveError, ValueError):
     """The URL cannot be sent: no host, unsupported scheme, bad port."""
+
+
+class InvalidArgument(KeepaliveError, ValueError):
+    """A caller's argument has a value keepalive cannot use; the message names the argument."""
+
+
+class InvalidArgumentType(InvalidArgument, TypeError):
+    """A caller's argument has the wrong type; also a ``TypeError`` (and an ``InvalidArgument``)."""
 
 
 class TooManyRedirects(KeepaliveError):
