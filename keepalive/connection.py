@@ -1,89 +1,80 @@
-"""One socket, many requests: ``HTTPConnection`` drives an ``h11.Connection`` over TCP or TLS.
+"""One socket, many requests: ``HTTPConnection`` drives the HTTP/1.1 protocol over a stream.
 
 Theory of operation
 -------------------
-A connection is NEW until its first request opens the socket, ACTIVE while a request/response
-cycle is in flight, IDLE between cycles, and CLOSED for good once anything makes the socket
-unfit to carry another cycle. ``_end_cycle`` is the single place that decides between IDLE
-and CLOSED, and it decides only once the response body has been read to its end:
+The connection is a thin driver. The protocol (``_h1.ClientProtocol``, sans I/O) decides
+what to write, what the bytes read mean and whether the connection may be kept; the network
+backend (``_network.SocketStream``) moves bytes and translates socket errors. The driver
+only loops between the two and keeps the lifecycle:
 
-* both h11 sides must be ``DONE`` (RFC 9112 section 9.3: a message must be complete before
-  the next may be sent on a persistent connection); h11 moves a side to ``MUST_CLOSE`` for
-  ``Connection: close`` (either side), HTTP/1.0 peers and close-delimited bodies;
-* the server's ``Keep-Alive: timeout=, max=`` hint must still allow another request;
-* an error or timeout at any point closes the socket at once (``_fail``), so a connection is
-  never left half-used.
+NEW until its first request opens the socket, ACTIVE while a cycle is in flight, IDLE
+between cycles, CLOSED for good once anything makes the socket unfit for another cycle.
+``_end_cycle`` is the single place that moves ACTIVE to IDLE or CLOSED, after the protocol's
+``verdict`` (docs/design.md, reuse rule 1); ``_fail`` closes on any error or timeout, so a
+connection is never left half-used.
 
-Bytes come in through ``recv_into`` on one reused 64 KiB buffer and go to h11 as a
-memoryview slice. The request head and a small body leave in one ``sendall``. Socket, TLS
-and h11 errors are translated by ``exceptions.translate`` at the two I/O methods
-(``_recv``, ``_send``), the handshake and the parser calls; nothing foreign escapes.
+Every cycle that begins ends in exactly one report to the owner (the pool), a ``CycleEnd``
+record: kept or not and why, whether any request byte reached the wire, whether a response
+started, the server's idle hint and how long ago the response head arrived. A response
+dropped unread is closed by its finaliser, which tells the owner through
+``response_dropped`` (no lock may be taken there).
 
-The response object (``RawResponse``) streams the body by asking the connection for the
-next ``Data`` event. Closing it early drains a small remainder (``DRAIN_LIMIT``) so the
-connection can be kept, or closes the connection when more is left (SPEC.md rule 8).
-Whoever owns the connection (the pool) learns that a cycle ended through ``on_release``.
+Time limits: each read and write gets the phase's timeout (``Timeout.read``/``write``); a
+total deadline (``Timeout.total``), when set, caps every one of them, so a server that drips
+a byte at a time cannot hold a request past it. Closing a response early drains at most
+``DRAIN_LIMIT`` bytes within ``DRAIN_TIMEOUT`` seconds in all, else closes (reuse rule 8).
 """
 
 from __future__ import annotations
 
 import enum
-import functools
-import ipaddress
 import itertools
-import os
-import select
-import socket
 import ssl
-import stat
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import IO, Any, NamedTuple, Union
-
-import h11
+from collections.abc import Iterator
+from typing import Any, NamedTuple, Protocol
 
 from . import tls
+from ._h1 import CONTINUE, END, NEED_DATA, ClientProtocol, ResponseHead, http_version_text
+from ._network import SocketStream, open_tcp
+from ._request import BodyLike, HeaderPairs, RequestBody, header_pairs, make_body
 from .exceptions import (
-    CONNECT,
-    READ,
-    WRITE,
     ConnectTimeout,
     InvalidURL,
     KeepaliveError,
     LocalProtocolError,
     ProxyError,
+    ReadTimeout,
     RemoteProtocolError,
     ResponseClosed,
     ServerDisconnected,
     StreamConsumed,
+    TimeoutError,
     TransportError,
-    translate,
+    WriteTimeout,
 )
 from .models import DEFAULT_TIMEOUT, Headers, Timeout, TimeoutLike, Timings
 from .urls import DEFAULT_PORTS
 
-__all__ = ["ConnectionState", "HTTPConnection", "Proxy", "RawResponse"]
+__all__ = [
+    "BodyLike",
+    "ConnectionOwner",
+    "ConnectionState",
+    "CycleEnd",
+    "HTTPConnection",
+    "HeaderPairs",
+    "Proxy",
+    "RawResponse",
+    "rechunk",
+]
 
 RECV_SIZE = 64 * 1024  # receive buffer, reused for the connection's whole life
-MAX_HEAD_SIZE = 64 * 1024  # a larger response head is refused (SPEC.md security defaults)
 DRAIN_LIMIT = 64 * 1024  # the most an early close() reads to keep the connection
-DRAIN_TIMEOUT = 1.0  # and the longest it waits for that remainder, in seconds
-SMALL_BODY = 64 * 1024  # bodies up to this size go out in the same write as the head
-FILE_CHUNK = 64 * 1024
+DRAIN_TIMEOUT = 1.0  # and the longest it spends on that remainder in all, in seconds
 EXPECT_CONTINUE_WAIT = 1.0  # RFC 9110 section 10.1.1: do not wait forever for a 100
-DIRECT_READ_MIN = 256 * 1024  # a Content-Length remainder this large bypasses h11's buffer
-DIRECT_READ_SIZE = 256 * 1024  # bytes asked of the socket per read on that path
+EARLY_RESPONSE_WAIT = 1.0  # after a failed upload, how long to look for the server's answer
+DIRECT_READ_SIZE = 256 * 1024  # bytes asked of the socket per read past h11
 
-# Methods whose content has a defined meaning: without a body they still say
-# "Content-Length: 0" (RFC 9110 section 8.6). Both spellings, as ``request`` takes either.
-BODY_METHODS: frozenset[str | bytes] = frozenset(
-    {"POST", "PUT", "PATCH", b"POST", b"PUT", b"PATCH"}
-)
-
-BodyLike = Union[bytes, bytearray, memoryview, str, IO[bytes], Iterable[bytes], None]
-HeaderPairs = Union[Iterable[tuple[str | bytes, str | bytes]], Mapping[str, str], Headers, None]
-
-_VERSIONS = {b"1.1": "HTTP/1.1", b"1.0": "HTTP/1.0"}
 _connection_ids = itertools.count(1)  # next() on a count is atomic under the GIL
 
 
@@ -112,31 +103,27 @@ class Proxy(NamedTuple):
     headers: tuple[tuple[str, str], ...] = ()
 
 
-@functools.lru_cache(maxsize=256)
-def _is_ip_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
+class CycleEnd(NamedTuple):
+    """How one request/response cycle ended, reported once to the connection's owner."""
+
+    kept: bool  # the connection is IDLE and may carry another request
+    reason: str  # why it was not kept ("" when kept)
+    reused: bool  # the connection had carried an earlier request
+    request_sent: bool  # some byte of the request reached the wire
+    response_started: bool  # some byte of the response arrived
+    idle_timeout_hint: float | None  # the server's Keep-Alive: timeout=, if it sent one
+    since_head: float  # seconds from the response head's arrival to this report
 
 
-def _body_length(body: Any) -> int | None:
-    """Bytes left in a file object from its current position, when that can be known."""
-    try:
-        info = os.fstat(body.fileno())
-        if stat.S_ISREG(info.st_mode):  # a pipe, socket or device has no meaningful size
-            return max(0, info.st_size - int(body.tell()))
-        return None
-    except (AttributeError, OSError, ValueError):
-        pass
-    try:
-        here = body.tell()
-        end = body.seek(0, 2)
-        body.seek(here)
-        return max(0, int(end) - int(here))
-    except (AttributeError, OSError, ValueError):
-        return None
+class ConnectionOwner(Protocol):
+    """What a connection tells its owner (the pool); given at construction."""
+
+    def connection_opened(self, conn: HTTPConnection) -> None: ...
+
+    def cycle_ended(self, conn: HTTPConnection, end: CycleEnd) -> None: ...
+
+    def response_dropped(self, conn: HTTPConnection) -> None:
+        """Called from a finaliser: must not block or take a lock."""
 
 
 class HTTPConnection:
@@ -147,33 +134,24 @@ class HTTPConnection:
     """
 
     __slots__ = (
-        "_body_left",
         "_buf",
-        "_cycle_bytes",
         "_cycle_started",
-        "_direct",
-        "_eof",
-        "_got_bytes",
-        "_h11",
+        "_deadline",
         "_head_at",
-        "_host_header",
-        "_poller",
+        "_in_cycle",
+        "_owner",
+        "_proto",
         "_read_timeout",
-        "_requests_left",
+        "_reused",
+        "_sent_any",
         "_sent_at",
-        "_sock",
-        "_sock_timeout",
         "_state",
-        "_their_close",
+        "_stream",
         "_timings",
         "_view",
         "close_reason",
-        "expires_at",
         "host",
         "id",
-        "idle_timeout_hint",
-        "on_open",
-        "on_release",
         "opened",
         "port",
         "proxy",
@@ -187,8 +165,6 @@ class HTTPConnection:
         "where",
     )
 
-    abandoned = 0  # connections closed because their response was dropped unread (by GC)
-
     def __init__(
         self,
         host: str,
@@ -200,14 +176,15 @@ class HTTPConnection:
         proxy: Proxy | None = None,
         server_hostname: str | None = None,
         receive_buffer_size: int | None = None,
+        owner: ConnectionOwner | None = None,
     ) -> None:
         if scheme not in DEFAULT_PORTS:
             raise InvalidURL(f"unsupported scheme {scheme!r}: use 'http' or 'https'")
-        if not host:
-            raise InvalidURL("no host given")
+        if not host or not isinstance(host, str):
+            raise InvalidURL(f"no host given ({host!r})")
         if port is None:
             port = DEFAULT_PORTS[scheme]
-        if not isinstance(port, int) or not 0 < port < 65536:
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
             raise InvalidURL(f"bad port {port!r} for {host}")
         self.host = host.strip("[]")
         self.port = port
@@ -220,34 +197,26 @@ class HTTPConnection:
         self.id = next(_connection_ids)
         self.where = f"{scheme}://{host}:{port}"
         name = f"[{self.host}]" if ":" in self.host else self.host
-        self._host_header = name if port == DEFAULT_PORTS[scheme] else f"{name}:{port}"
+        host_header = name if port == DEFAULT_PORTS[scheme] else f"{name}:{port}"
+        self._proto = ClientProtocol(host_header, where=self.where)
+        self._owner = owner
         self._state = NEW
-        self._sock: socket.socket | None = None
-        self._sock_timeout: float | None = -1.0  # what settimeout() was last given
-        self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_SIZE)
+        self._stream: SocketStream | None = None
         self._buf = bytearray(RECV_SIZE)
         self._view = memoryview(self._buf)
-        self._poller: select.poll | None = None
         self._timings: Timings | None = None
         self._cycle_started = 0.0
         self._sent_at = 0.0
         self._head_at = 0.0
         self._read_timeout: float | None = self.timeout.read
-        self._got_bytes = False  # any byte of the current response seen yet?
-        self._cycle_bytes = 0  # bytes received in this cycle (bounds the head's size)
-        self._eof = False  # the peer ended its side of the stream
-        self._direct = False  # the body is being read straight from the socket (see below)
-        self._their_close = False  # the response head asked to close (or is HTTP/1.0)
-        self._body_left: int | None = None  # Content-Length still to come, when known
-        self._requests_left: int | None = None  # from the server's Keep-Alive: max=
-        self.idle_timeout_hint: float | None = None  # from the server's Keep-Alive: timeout=
+        self._deadline: float | None = None  # monotonic; the cycle's total deadline
+        self._sent_any = False  # some byte of this cycle's request reached the wire
+        self._reused = False  # this cycle runs on a connection that carried an earlier one
+        self._in_cycle = False  # a cycle began and has not been reported yet
         self.request_count = 0
         self.tls_resumed = False
-        self.expires_at = float("inf")  # set by the pool while the connection is idle
         self.close_reason = ""  # why it was retired, for logs
         self.opened = False  # the socket (and TLS) came up at some point
-        self.on_open: Callable[[HTTPConnection], None] | None = None
-        self.on_release: Callable[[HTTPConnection], None] | None = None
 
     # -- the small interface the pool relies on -------------------------------------------
 
@@ -261,11 +230,6 @@ class HTTPConnection:
         return self._state is IDLE or self._state is NEW
 
     @property
-    def response_started(self) -> bool:
-        """Some byte of the current (or last) response has arrived."""
-        return self._got_bytes
-
-    @property
     def is_idle(self) -> bool:
         return self._state is IDLE
 
@@ -273,59 +237,34 @@ class HTTPConnection:
     def is_closed(self) -> bool:
         return self._state is CLOSED
 
+    @property
+    def idle_timeout_hint(self) -> float | None:
+        """The server's ``Keep-Alive: timeout=`` in seconds, if it sent one."""
+        return self._proto.idle_timeout_hint
+
     def has_peer_closed(self) -> bool:
-        """Non-blocking check of an idle socket: has the peer closed it or sent stray bytes?
-
-        Between cycles a healthy server sends nothing (RFC 9112 section 9.3 forbids a
-        response before a request), so readability means EOF, a reset or garbage: in every
-        case the connection must not carry a request. ``poll`` with a zero timeout is one
-        syscall and works for any descriptor number, unlike ``select``.
-        """
-        sock = self._sock
-        if sock is None:
+        """Non-blocking: has the peer closed this idle connection or sent stray bytes?"""
+        stream = self._stream
+        if stream is None:
             return self._state is CLOSED
-        if self._poller is None:
-            self._poller = select.poll()
-            self._poller.register(sock.fileno(), select.POLLIN | select.POLLPRI)
-        try:
-            ready = self._poller.poll(0)
-        except (OSError, ValueError):
-            return True
-        if not ready:
-            return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
-        if isinstance(sock, ssl.SSLSocket):
-            return self._tls_has_data(sock)
-        return True
-
-    def _tls_has_data(self, sock: ssl.SSLSocket) -> bool:
-        # A TLS 1.3 server may send a NewSessionTicket after the response; that makes the
-        # socket readable without any application data. Read without blocking: "want
-        # read" means only such records were there and the connection is still good.
-        try:
-            sock.setblocking(False)
-            try:
-                sock.recv(1)
-            finally:
-                self._sock_timeout = -1.0
-        except ssl.SSLWantReadError:
-            return False
-        except (OSError, ValueError):
-            return True
-        return True  # application data between cycles, or EOF: unusable either way
+        return stream.has_peer_closed()
 
     def close(self) -> None:
         """Close the socket; the connection can carry nothing more.
 
-        Safe anywhere, even from a finaliser: no lock, no I/O that can block (a plain
-        close sends no TLS close_notify and does not shut a forked parent's socket down).
+        Safe anywhere, even from a finaliser: no lock, no I/O that can block.
         """
         self._state = CLOSED
-        sock, self._sock = self._sock, None
-        if sock is not None:
-            try:
-                sock.close()
-            except OSError:
-                pass
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.close()
+
+    def abort(self) -> None:
+        """Like ``close``, and wake a thread blocked reading this connection."""
+        self._state = CLOSED
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.abort()
 
     def __repr__(self) -> str:
         return (
@@ -341,61 +280,79 @@ class HTTPConnection:
             raise LocalProtocolError(f"{self!r} is already connected")
         timings = Timings()
         try:
-            self._open(self.timeout.connect if timeout is None else timeout, timings)
+            self._open(self.timeout.connect if timeout is None else timeout, None, timings)
         except BaseException:
             self.close()
             raise
         self._state = IDLE
         return timings
 
-    def _open(self, timeout: float | None, timings: Timings) -> None:
+    def _open(self, connect_timeout: float | None, total: float | None, timings: Timings) -> None:
         host, port = (self.proxy.host, self.proxy.port) if self.proxy else (self.host, self.port)
-        where = f"{host}:{port}"
-        deadline = None if timeout is None else time.monotonic() + timeout
-        t0 = time.perf_counter()
+        deadline = None if connect_timeout is None else time.monotonic() + connect_timeout
+        if total is not None and (deadline is None or total < deadline):
+            deadline = total
         try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError) as exc:
-            raise translate(exc, CONNECT, where) from exc
-        t1 = time.perf_counter()
-        if not _is_ip_literal(host):
-            timings.dns = t1 - t0
-        last_error: BaseException | None = None
-        sock: socket.socket | None = None
-        for family, kind, proto, _, address in infos:
-            sock = socket.socket(family, kind, proto)
-            try:
-                sock.settimeout(self._time_left(deadline))
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                if self.receive_buffer_size:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.receive_buffer_size)
-                sock.connect(address)
-                break
-            except OSError as exc:
-                sock.close()
-                sock, last_error = None, exc
-                if isinstance(exc, ConnectTimeout):
-                    raise
-        if sock is None:
-            error = last_error or OSError(f"no address for {host}")
-            raise translate(error, CONNECT, where) from error
-        t2 = time.perf_counter()
-        timings.connect = t2 - t1
-        self._sock = sock  # from here on, close() releases it whatever fails next
-        if self.proxy is not None and self.scheme == "https":
-            self._open_tunnel(sock)
+            stream, timings.dns, timings.connect = open_tcp(
+                host, port, deadline, receive_buffer_size=self.receive_buffer_size
+            )
+        except TransportError as exc:
+            if self.proxy is not None and not isinstance(exc, TimeoutError):
+                raise ProxyError(
+                    f"cannot reach proxy {host}:{port} for {self.where}: {exc}"
+                ) from exc
+            raise
+        self._stream = stream  # from here on, close() releases it whatever fails next
         if self.scheme == "https":
-            self._sock = self._handshake(sock, deadline)
-            timings.tls = time.perf_counter() - t2
+            if self.proxy is not None:
+                self._open_tunnel(stream, deadline)
+            t = time.perf_counter()
+            ctx = self.ssl_context if self.ssl_context is not None else tls.context_for(True)
+            self.ssl_context = ctx
+            session = tls.saved_session(ctx, self.host, self.port)
+            stream = self._stream = stream.start_tls(
+                ctx, self.server_hostname or self.host, session, deadline
+            )
+            self.tls_resumed = stream.tls_resumed
+            timings.tls = time.perf_counter() - t
             timings.tls_resumed = self.tls_resumed
-        self._sock_timeout = -1.0
         self.opened = True
-        if self.on_open is not None:
-            self.on_open(self)
+        if self._owner is not None:
+            self._owner.connection_opened(self)
 
-    def _time_left(self, deadline: float | None) -> float | None:
-        """What remains of the connect budget; ConnectTimeout once it is spent (a zero
-        socket timeout would mean non-blocking, not "no time left")."""
+    def _open_tunnel(self, stream: SocketStream, deadline: float | None) -> None:
+        """Ask the proxy for a tunnel to the origin with CONNECT (RFC 9110 section 9.3.6),
+        with the same protocol core in CONNECT mode, all within the connect deadline."""
+        assert self.proxy is not None
+        target = f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        proxy_where = f"proxy {self.proxy.host}:{self.proxy.port}"
+        tunnel = ClientProtocol(target, where=proxy_where)
+        pairs: list[Any] = [("Host", target), *self.proxy.headers]
+        try:
+            stream.write(
+                tunnel.start_request("CONNECT", target, pairs, make_body(None)),
+                self._connect_left(deadline),
+            )
+            head = tunnel.next_head()
+            while head is NEED_DATA:
+                n = stream.read_into(self._buf, self._connect_left(deadline))
+                tunnel.receive_data(self._view[:n])
+                head = tunnel.next_head()
+        except TimeoutError as exc:
+            raise ConnectTimeout(
+                f"the CONNECT answer from {proxy_where} took longer than the connect timeout"
+            ) from exc
+        except KeepaliveError as exc:
+            raise ProxyError(f"CONNECT to {target} through {proxy_where} failed: {exc}") from exc
+        if not 200 <= head.status_code < 300:
+            reason = head.reason.decode("latin-1")
+            raise ProxyError(
+                f"{proxy_where} refused CONNECT to {target}: {head.status_code} {reason}"
+            )
+        if tunnel.tunnel_established():
+            raise ProxyError(f"{proxy_where} sent bytes after its CONNECT answer")
+
+    def _connect_left(self, deadline: float | None) -> float | None:
         if deadline is None:
             return None
         left = deadline - time.monotonic()
@@ -403,67 +360,14 @@ class HTTPConnection:
             raise ConnectTimeout(f"connecting to {self.where} took longer than the connect timeout")
         return left
 
-    def _handshake(self, sock: socket.socket, deadline: float | None) -> ssl.SSLSocket:
-        ctx = self.ssl_context if self.ssl_context is not None else tls.context_for(True)
-        self.ssl_context = ctx
-        name = self.server_hostname or self.host
-        try:
-            tls_sock = ctx.wrap_socket(
-                sock,
-                server_hostname=None if _is_ip_literal(name) and not ctx.check_hostname else name,
-                do_handshake_on_connect=False,
-                session=tls.saved_session(ctx, self.host, self.port),
-            )
-        except (OSError, ValueError) as exc:
-            raise translate(exc, CONNECT, self.where) from exc
-        try:
-            tls_sock.settimeout(self._time_left(deadline))
-            tls_sock.do_handshake()
-        except (OSError, ssl.SSLError) as exc:
-            tls_sock.close()
-            if isinstance(exc, socket.timeout | TimeoutError):
-                raise ConnectTimeout(f"TLS handshake with {self.where} timed out") from exc
-            raise translate(exc, CONNECT, self.where) from exc
-        self.tls_resumed = bool(tls_sock.session_reused)
-        return tls_sock
-
-    def _open_tunnel(self, sock: socket.socket) -> None:
-        """Ask the proxy for a tunnel to the origin with CONNECT (RFC 9110 section 9.3.6)."""
-        assert self.proxy is not None
-        target = f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
-        tunnel = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_SIZE)
-        proxy_where = f"proxy {self.proxy.host}:{self.proxy.port}"
-        try:
-            sock.settimeout(self.timeout.connect)
-            headers = [("Host", target), *self.proxy.headers]
-            sock.sendall(
-                tunnel.send(h11.Request(method="CONNECT", target=target, headers=headers))
-                + tunnel.send(h11.EndOfMessage())
-            )
-            while True:
-                event = tunnel.next_event()
-                if event is h11.NEED_DATA:
-                    tunnel.receive_data(sock.recv(65536))
-                    continue
-                if isinstance(event, h11.InformationalResponse):
-                    continue
-                break
-        except (OSError, ssl.SSLError, h11.ProtocolError) as exc:
-            error = translate(exc, CONNECT, proxy_where)
-            raise ProxyError(f"CONNECT to {target} through {proxy_where} failed: {error}") from exc
-        if not isinstance(event, h11.Response) or not 200 <= event.status_code < 300:
-            status = getattr(event, "status_code", "no response")
-            reason = getattr(event, "reason", b"").decode("latin-1")
-            raise ProxyError(f"{proxy_where} refused CONNECT to {target}: {status} {reason}")
-
     # -- one request/response cycle ----------------------------------------------------------
 
     def request(
         self,
         method: str | bytes,
         target: str | bytes,
-        headers: HeaderPairs = None,
-        body: BodyLike = None,
+        headers: HeaderPairs | Headers = None,
+        body: BodyLike | RequestBody = None,
         *,
         timeout: TimeoutLike | None = None,
     ) -> RawResponse:
@@ -479,515 +383,340 @@ class HTTPConnection:
             )
         if state is CLOSED:
             raise LocalProtocolError(f"{self!r} is closed: it cannot carry another request")
-        limits = self.timeout if timeout is None else Timeout.coerce(timeout)
-        event, data, stream = self._prepare(method, target, headers, body)
+        limits = (
+            self.timeout
+            if timeout is None
+            else timeout
+            if type(timeout) is Timeout
+            else Timeout.coerce(timeout)
+        )
+        pairs = header_pairs(headers)
+        request_body = body if type(body) is RequestBody else make_body(body)
         # From here the cycle has begun: whatever happens, it ends in _end_cycle or _fail,
-        # and either one tells the owner through on_release exactly once.
+        # and either one reports to the owner exactly once.
         timings = self._timings = Timings()
         self._read_timeout = limits.read
+        total = getattr(limits, "total", None)
+        self._deadline = deadline = None if total is None else time.monotonic() + total
         self._state = ACTIVE
-        self._got_bytes = False
-        self._cycle_bytes = 0
-        self._direct = False
-        reused = self.request_count > 0
+        self._in_cycle = True
+        self._sent_any = False
+        self._reused = reused = self.request_count > 0
         self.request_count += 1
         self._cycle_started = time.perf_counter()
+        proto = self._proto
+        try:
+            data = proto.start_request(method, target, pairs, request_body)
+        except LocalProtocolError:
+            if not proto.is_clean:
+                self._fail("the request was refused after framing began")
+                raise
+            # Refused before a byte was framed: the connection is as it was.
+            self._state = state
+            self.request_count -= 1
+            self._report(state is IDLE, "the request was refused", response_started=False)
+            raise
         try:
             if state is NEW:
-                self._open(limits.connect, timings)
-            response = self._send_request(event, data, stream, limits)
+                self._open(limits.connect, deadline, timings)
+            head = self._exchange(data, request_body, limits)
+        except ServerDisconnected as exc:
+            self._fail()
+            if proto.response_started:
+                raise RemoteProtocolError(
+                    f"{self.where} closed the connection in the middle of a response head"
+                ) from exc
+            exc.request_sent = self._sent_any
+            exc.reused = reused
+            raise
         except BaseException:
             self._fail()
             raise
+        now = self._head_at = time.perf_counter()
+        timings.wait = now - self._sent_at
+        timings.total = now - self._cycle_started
+        response = RawResponse(
+            self, head.status_code, head.reason, head.http_version, head.items, timings
+        )
         response.reused = reused
+        response.elapsed_seconds = timings.send + timings.wait
+        if proto.body_left == 0:
+            # HEAD, 204, 304 or Content-Length: 0: the message is complete already, so the
+            # connection is free now, before anyone reads the (empty) body.
+            try:
+                end = proto.next_body()
+            except BaseException:
+                self._fail()
+                raise
+            if end is END:
+                self._end_cycle()
+                response._done = True
         return response
 
-    def _prepare(
-        self, method: str | bytes, target: str | bytes, headers: HeaderPairs, body: BodyLike
-    ) -> tuple[h11.Request, bytes | bytearray | memoryview, Any]:
-        """Validate and frame the request before any byte is written."""
-        if headers is None:
-            pairs: list[Any] = []
-        elif isinstance(headers, Headers):
-            pairs = headers.multi_items()
-        elif isinstance(headers, Mapping):
-            pairs = list(headers.items())
-        else:
-            pairs = list(headers)
-        has_host = has_length = has_chunked = False
-        declared: Any = None
-        for name, value in pairs:
-            lname = name.lower()
-            if lname == "host" or lname == b"host":
-                has_host = True
-            elif lname == "content-length" or lname == b"content-length":
-                has_length, declared = True, value
-            elif lname == "transfer-encoding" or lname == b"transfer-encoding":
-                has_chunked = True
-        if not has_host:
-            pairs.insert(0, ("Host", self._host_header))
-
-        data: bytes | bytearray | memoryview = b""
-        stream: Any = None
-        if body is None or body == b"":
-            if not (has_length or has_chunked) and method in BODY_METHODS:
-                pairs.append(("Content-Length", "0"))
-        elif isinstance(body, bytes | bytearray | memoryview | str):
-            data = body.encode("utf-8") if isinstance(body, str) else body
-            if has_length:
-                text = declared.decode("latin-1") if isinstance(declared, bytes) else str(declared)
-                if text.strip() != str(len(data)):
-                    raise LocalProtocolError(
-                        f"Content-Length {declared!r} does not match a body of {len(data)} bytes"
-                    )
-            elif not has_chunked:
-                pairs.append(("Content-Length", str(len(data))))
-        elif hasattr(body, "read"):
-            stream = body
-            if not (has_length or has_chunked):
-                size = _body_length(body)
-                pairs.append(
-                    ("Content-Length", str(size))
-                    if size is not None
-                    else ("Transfer-Encoding", "chunked")
-                )
-        elif isinstance(body, Iterable) and not isinstance(body, Mapping):
-            stream = body
-            if not (has_length or has_chunked):
-                pairs.append(("Transfer-Encoding", "chunked"))
-        else:
-            raise LocalProtocolError(
-                f"cannot send a body of type {type(body).__name__}: "
-                "give bytes, str, a file object or an iterable of bytes"
-            )
-        try:
-            event = h11.Request(method=method, target=target, headers=pairs)
-        except h11.LocalProtocolError as exc:
-            raise LocalProtocolError(f"illegal request for {self.where}: {exc}") from exc
-        except UnicodeError:
-            # h11 takes str as ASCII; header values may carry ISO-8859-1 (RFC 9110 5.5).
-            try:
-                pairs = [(n, v.encode("latin-1") if isinstance(v, str) else v) for n, v in pairs]
-                event = h11.Request(method=method, target=target, headers=pairs)
-            except (UnicodeError, h11.LocalProtocolError) as exc:
-                raise LocalProtocolError(
-                    f"illegal request for {self.where}: method, target and header names "
-                    f"must be ASCII, header values ISO-8859-1 ({exc})"
-                ) from exc
-        return event, data, stream
-
-    def _send_request(
-        self,
-        event: h11.Request,
-        data: bytes | bytearray | memoryview,
-        stream: Any,
-        limits: Timeout,
-    ) -> RawResponse:
-        h = self._h11
+    def _exchange(self, data: bytes, body: RequestBody, limits: Timeout) -> ResponseHead:
+        """Write the request (head, then any body) and read the final response head."""
+        proto = self._proto
+        t0 = time.perf_counter()
         timings = self._timings
         assert timings is not None
-        t0 = time.perf_counter()
-        try:
-            head = h.send(event)
-        except h11.LocalProtocolError as exc:
-            raise LocalProtocolError(f"illegal request for {self.where}: {exc}") from exc
-        assert head is not None
-        early: h11.Response | None = None
-        expect_continue = (stream is not None or data) and any(
-            n == b"expect" and v.lower() == b"100-continue" for n, v in event.headers
-        )
-        if expect_continue:
-            self._send(head, limits.write)
-            early = self._await_continue(limits)
+        self._write(data, limits.write)
+        self._sent_any = True
+        early: Any = None
+        if proto.body_pending:
+            if proto.expect_continue:
+                early = self._await_continue(limits)
             if early is None:
-                self._send_body(data, stream, limits)
-        elif stream is None and len(data) <= SMALL_BODY:
-            # RFC 9112 section 9.3 allows it and Nagle would otherwise hold a second
-            # segment back: head and small body leave together (SPEC.md rule 11).
-            if data:
-                head = b"".join([head, *self._frame(data), h.send(h11.EndOfMessage()) or b""])
-            else:
-                head += h.send(h11.EndOfMessage()) or b""
-            self._send(head, limits.write)
-        else:
-            self._send(head, limits.write)
-            self._send_body(data, stream, limits)
+                try:
+                    self._send_body(body, limits.write)
+                except TransportError as exc:
+                    if isinstance(exc, TimeoutError):
+                        raise
+                    # The server may have answered (413, 401...) and closed while the body
+                    # was still going out: that answer is what the caller needs.
+                    early = self._early_response(exc)
         self._sent_at = time.perf_counter()
         timings.send = self._sent_at - t0
-        return self._receive_head(event.method, limits.read, early)
+        return early if early is not None else self._read_head()
 
-    def _send_body(
-        self, data: bytes | bytearray | memoryview, stream: Any, limits: Timeout
-    ) -> None:
-        h = self._h11
-        write = limits.write
-        try:
-            if stream is None:
-                for piece in self._frame(data):
-                    self._send(piece, write)
-            else:
-                for chunk in self._iter_stream(stream):
-                    if chunk:
-                        for piece in self._frame(chunk):
-                            self._send(piece, write)
-            self._send(h.send(h11.EndOfMessage()), write)
-        except h11.LocalProtocolError as exc:
-            raise LocalProtocolError(f"request body does not match its framing: {exc}") from exc
+    def _send_body(self, body: RequestBody, write_timeout: float | None) -> None:
+        proto = self._proto
+        if body.stream is None:
+            for piece in proto.frame(body.data):
+                self._write(piece, write_timeout)
+        else:
+            for chunk in body.chunks():
+                if chunk:
+                    for piece in proto.frame(chunk):
+                        self._write(piece, write_timeout)
+        self._write(proto.end_body(), write_timeout)
 
-    def _frame(self, data: bytes | bytearray | memoryview) -> list[bytes]:
-        """Body bytes framed for the wire (chunk size lines when chunked), without a copy.
-
-        h11 frames any bytes-like object, though its annotations say ``bytes``.
-        """
-        return self._h11.send_with_data_passthrough(h11.Data(data=data)) or []  # type: ignore[arg-type]
-
-    @staticmethod
-    def _iter_stream(stream: Any) -> Iterator[bytes]:
-        if hasattr(stream, "read"):
-            while True:
-                chunk = stream.read(FILE_CHUNK)
-                if not chunk:
-                    return
-                yield chunk.encode("utf-8") if isinstance(chunk, str) else chunk
-        for chunk in stream:
-            if isinstance(chunk, str):
-                chunk = chunk.encode("utf-8")
-            elif not isinstance(chunk, bytes | bytearray | memoryview):
-                raise LocalProtocolError(
-                    f"a streamed body yielded {type(chunk).__name__}; it must yield bytes"
-                )
-            yield chunk
-
-    def _await_continue(self, limits: Timeout) -> h11.Response | None:
+    def _await_continue(self, limits: Timeout) -> ResponseHead | None:
         """After a head with ``Expect: 100-continue``: wait briefly for the verdict.
 
         Returns the final response when the server answered without wanting the body
         (the body is then never sent and the connection retires); None to send the body.
         """
-        sock = self._sock
-        assert sock is not None
-        wait = (
-            EXPECT_CONTINUE_WAIT if limits.read is None else min(EXPECT_CONTINUE_WAIT, limits.read)
-        )
-        ready, _, _ = select.select([sock], [], [], wait)
-        if not ready and not (isinstance(sock, ssl.SSLSocket) and sock.pending()):
+        stream = self._stream
+        assert stream is not None
+        wait = EXPECT_CONTINUE_WAIT
+        if limits.read is not None:
+            wait = min(wait, limits.read)
+        if not stream.wait_readable(self._limit(wait, ReadTimeout)):
             return None  # the server said nothing: send the body anyway
+        proto = self._proto
         while True:
-            event = self._next_event(limits.read)
-            if isinstance(event, h11.InformationalResponse):
-                if event.status_code == 100:
-                    return None
-                self._check_interim(event)
-                continue
-            if isinstance(event, h11.Response):
-                return event
-            raise RemoteProtocolError(f"{self.where} sent {type(event).__name__} before a response")
+            head = proto.next_head()
+            if head is CONTINUE:
+                return None
+            if head is not NEED_DATA:
+                return head  # type: ignore[no-any-return]
+            self._fill()
 
-    def _receive_head(
-        self, method: bytes, read_timeout: float | None, event: Any = None
-    ) -> RawResponse:
-        h = self._h11
-        if event is None:
-            event = self._next_event(read_timeout)
-        while type(event) is not h11.Response:
-            if type(event) is h11.InformationalResponse:
-                self._check_interim(event)
-                event = self._next_event(read_timeout)
-                continue
-            raise RemoteProtocolError(
-                f"{self.where} sent {type(event).__name__} where a response head was expected"
-            )
-        now = self._head_at = time.perf_counter()
-        timings = self._timings
-        assert timings is not None
-        timings.wait = now - self._sent_at
-        timings.total = now - self._cycle_started
-        # h11's Headers is a Sequence whose generic __iter__ costs a __getitem__ call per
-        # field; its list of (raw name, lower-case name, value) is read directly instead.
-        items: list[tuple[bytes, bytes, bytes]] = event.headers._full_items
-        self._their_close = event.http_version != b"1.1"
-        # RFC 9110 sections 9.3.2, 15.3.5, 15.4.5: no body, whatever Content-Length says.
-        no_body = method == b"HEAD" or event.status_code in (204, 304)
-        self._read_hints(items, no_body)
-        response = RawResponse(
-            self, event.status_code, event.reason, event.http_version, items, timings
-        )
-        response.elapsed_seconds = timings.send + timings.wait
-        if self._body_left == 0:
-            # HEAD, 204, 304 or Content-Length: 0: the message is complete already, so the
-            # connection is free now, before anyone reads the (empty) body.
-            try:
-                end = h.next_event()
-            except h11.RemoteProtocolError as exc:
-                raise RemoteProtocolError(f"{self.where} broke HTTP/1.1: {exc}") from exc
-            if type(end) is h11.EndOfMessage:
-                self._end_cycle()
-                response._done = True
-        return response
-
-    def _check_interim(self, event: h11.InformationalResponse) -> None:
-        if event.status_code == 101:
-            raise RemoteProtocolError(
-                f"{self.where} switched protocols (101), which this client does not support"
-            )
-
-    def _read_hints(self, items: list[tuple[bytes, bytes, bytes]], no_body: bool) -> None:
-        """Note Content-Length and the server's ``Keep-Alive`` hint from a response head.
-
-        ``Keep-Alive`` is not in RFC 9112 but in RFC 2068 section 19.7.1.1; Apache and nginx
-        send it. ``max=M`` is how many more requests the server will take on this connection;
-        ``timeout=N`` its idle limit in seconds.
-        """
-        body_left: int | None = None
-        max_seen = False
-        chunked = False
-        for _, name, value in items:
-            if name == b"content-length":
-                body_left = int(value)
-            elif name == b"transfer-encoding":
-                chunked = True  # RFC 9112 section 6.3: it overrides any Content-Length
-            elif name == b"connection":
-                if any(t.strip().lower() == b"close" for t in value.split(b",")):
-                    self._their_close = True
-            elif name == b"keep-alive":
-                for part in value.split(b","):
-                    key, _, number = part.strip().partition(b"=")
-                    try:
-                        if key.lower() == b"timeout":
-                            self.idle_timeout_hint = float(number.strip().strip(b'"'))
-                        elif key.lower() == b"max":
-                            self._requests_left = int(number.strip().strip(b'"'))
-                            max_seen = True
-                    except ValueError:
-                        continue  # a malformed hint is ignored, as RFC 2068 allows
-        # h11 bounds only a head still incomplete; one that arrived whole in a single read
-        # is measured here, when more than the limit has arrived at all.
-        if self._cycle_bytes > MAX_HEAD_SIZE and (
-            sum(len(name) + len(value) + 4 for _, name, value in items) > MAX_HEAD_SIZE
-        ):
-            raise RemoteProtocolError(
-                f"{self.where} sent a response head over {MAX_HEAD_SIZE // 1024} KiB"
-            )
-        if not max_seen and self._requests_left is not None:
-            self._requests_left -= 1  # the server did not restate its count: keep counting
-        self._body_left = 0 if no_body else None if chunked else body_left
-
-    def _next_event(self, read_timeout: float | None) -> Any:
-        h = self._h11
+    def _early_response(self, write_error: TransportError) -> ResponseHead:
+        """After a failed write: the response the server sent before closing, if any."""
+        stream = self._stream
         try:
-            event = h.next_event()
-            while event is h11.NEED_DATA:
-                self._recv(read_timeout)
-                event = h.next_event()
-        except h11.RemoteProtocolError as exc:
-            raise RemoteProtocolError(f"{self.where} broke HTTP/1.1: {exc}") from exc
-        return event
+            if stream is None or not stream.wait_readable(EARLY_RESPONSE_WAIT):
+                raise write_error
+            proto = self._proto
+            head = proto.next_head()
+            while head is NEED_DATA or head is CONTINUE:
+                self._fill()
+                head = proto.next_head()
+        except KeepaliveError:
+            raise write_error from None
+        return head  # type: ignore[no-any-return]
 
-    def _recv(self, read_timeout: float | None) -> None:
-        sock = self._sock
-        if sock is None:
+    def _read_head(self) -> ResponseHead:
+        proto = self._proto
+        head = proto.next_head()
+        while head is NEED_DATA or head is CONTINUE:
+            self._fill()
+            head = proto.next_head()
+        return head  # type: ignore[no-any-return]
+
+    def _limit(self, timeout: float | None, error: type[TimeoutError]) -> float | None:
+        """The phase's ``timeout``, capped by what is left of the total deadline."""
+        deadline = self._deadline
+        if deadline is None:
+            return timeout
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise error(f"the total timeout for the request to {self.where} ran out")
+        return left if timeout is None or left < timeout else timeout
+
+    def _fill(self) -> None:
+        """Read once from the socket into the protocol."""
+        stream = self._stream
+        if stream is None:
             raise TransportError(
                 f"the connection to {self.where} was closed while its response was read"
             )
-        if read_timeout != self._sock_timeout:
-            sock.settimeout(read_timeout)
-            self._sock_timeout = read_timeout
-        try:
-            n = sock.recv_into(self._buf)
-        except (OSError, ssl.SSLError) as exc:
-            raise translate(exc, READ, self.where) from exc
+        timeout = (
+            self._read_timeout
+            if self._deadline is None
+            else self._limit(self._read_timeout, ReadTimeout)
+        )
+        n = stream.read_into(self._buf, timeout)
+        proto = self._proto
         if n:
-            self._got_bytes = True
-            self._cycle_bytes += n
-            self._h11.receive_data(self._view[:n])  # type: ignore[arg-type]  # bytes-like is fine
-        elif self._got_bytes:
-            self._eof = True
-            self._h11.receive_data(b"")
+            proto.receive_data(self._view[:n])
+        elif proto.response_started:
+            proto.receive_data(b"")
         else:
             raise ServerDisconnected(
                 f"{self.where} closed the connection without sending a response"
             )
 
-    def _send(self, data: bytes | bytearray | memoryview, write_timeout: float | None) -> None:
-        sock = self._sock
-        if sock is None:
+    def _write(self, data: bytes | bytearray | memoryview, write_timeout: float | None) -> None:
+        stream = self._stream
+        if stream is None:
             raise RemoteProtocolError(f"connection to {self.where} is closed")
-        if write_timeout != self._sock_timeout:
-            sock.settimeout(write_timeout)
-            self._sock_timeout = write_timeout
-        try:
-            sock.sendall(data)
-        except (OSError, ssl.SSLError) as exc:
-            raise translate(exc, WRITE, self.where) from exc
+        if self._deadline is not None:
+            write_timeout = self._limit(write_timeout, WriteTimeout)
+        stream.write(data, write_timeout)
 
     # -- the body, driven by RawResponse --------------------------------------------------------
 
-    def _read_data(self) -> bytes | bytearray | None:
+    def _read_body(self) -> bytes | bytearray | memoryview | None:
         """The next piece of the body, or None at its end (which ends the cycle)."""
+        proto = self._proto
         try:
-            if self._sock is None:
+            if self._stream is None:
                 raise TransportError(
                     f"the connection to {self.where} was closed while its response was read"
                 )
-            if self._direct:
-                return self._read_direct()
-            h = self._h11
-            try:
-                event = h.next_event()
-                while event is h11.NEED_DATA:
-                    left = self._body_left
-                    if left is not None and left >= DIRECT_READ_MIN:
-                        # h11's buffer is empty and a large Content-Length remainder is
-                        # due: read it straight from the socket, one copy instead of three
-                        # (into h11's buffer, out of it, into bytes). h11 never sees these
-                        # bytes, so _end_cycle gives the connection a fresh h11 state.
-                        self._direct = True
+            while True:
+                if proto.reading_direct:
+                    return self._read_direct()
+                piece = proto.next_body()
+                if piece is NEED_DATA:
+                    if proto.direct_budget():
                         return self._read_direct()
-                    self._recv(self._read_timeout)
-                    event = h.next_event()
-            except h11.RemoteProtocolError as exc:
-                raise RemoteProtocolError(f"{self.where} broke HTTP/1.1: {exc}") from exc
-            if type(event) is h11.Data:
-                if self._body_left is not None:
-                    self._body_left -= len(event.data)
-                data: bytes | bytearray = event.data
-                return data
-            if type(event) is h11.EndOfMessage:
-                self._end_cycle()
-                return None
-            raise RemoteProtocolError(f"{self.where} sent {type(event).__name__} inside a body")
+                    self._fill()
+                    continue
+                if piece is END:
+                    self._end_cycle()
+                    return None
+                return piece  # type: ignore[no-any-return]
+        except ServerDisconnected as exc:
+            self._fail()
+            raise RemoteProtocolError(
+                f"{self.where} closed the connection in the middle of the response body"
+            ) from exc
         except BaseException:
             self._fail()
             raise
 
     def _read_direct(self) -> bytes | None:
-        """The next piece of a Content-Length body read past h11, or None at its end."""
-        left = self._body_left
-        assert left is not None
-        if left == 0:
+        """A large Content-Length remainder, read straight from the socket: one copy
+        instead of three (into h11's buffer, out of it, into bytes)."""
+        proto = self._proto
+        left = proto.body_left or 0
+        if left <= 0:
             self._end_cycle()
             return None
-        sock = self._sock
-        assert sock is not None
-        if self._read_timeout != self._sock_timeout:
-            sock.settimeout(self._read_timeout)
-            self._sock_timeout = self._read_timeout
-        try:
-            data = sock.recv(min(left, DIRECT_READ_SIZE))
-        except (OSError, ssl.SSLError) as exc:
-            raise translate(exc, READ, self.where) from exc
-        if not data:
-            self._eof = True
-            raise RemoteProtocolError(
-                f"{self.where} closed the connection {left} bytes before the end of the body"
+        stream = self._stream
+        if stream is None:
+            raise TransportError(
+                f"the connection to {self.where} was closed while its response was read"
             )
-        self._body_left = left - len(data)
+        timeout = (
+            self._read_timeout
+            if self._deadline is None
+            else self._limit(self._read_timeout, ReadTimeout)
+        )
+        data = stream.read(min(left, DIRECT_READ_SIZE), timeout)
+        proto.direct_received(len(data))
         return data
 
     def _drain(self) -> None:
-        """Read a small unread remainder so the connection can be kept (SPEC.md rule 8)."""
-        if self._body_left is not None and self._body_left > DRAIN_LIMIT:
-            self._fail()
+        """Read a small unread remainder so the connection can be kept (reuse rule 8)."""
+        proto = self._proto
+        left = proto.body_left
+        if left is not None and left > DRAIN_LIMIT:
+            self._fail("the unread remainder of the body was over 64 KiB")
             return
+        wait = DRAIN_TIMEOUT
+        if self._read_timeout is not None:
+            wait = min(wait, self._read_timeout)
+        drain_deadline = time.monotonic() + wait
+        if self._deadline is None or drain_deadline < self._deadline:
+            self._deadline = drain_deadline
         budget = DRAIN_LIMIT
-        read_timeout = self.timeout.read
-        wait = DRAIN_TIMEOUT if read_timeout is None else min(DRAIN_TIMEOUT, read_timeout)
-        if self._direct:
-            self._read_timeout = wait
-            try:
-                while self._read_direct() is not None:
-                    pass
-                return
-            except KeepaliveError:
-                self._fail()
-                return
         try:
-            while budget >= 0:
-                event = self._next_event(wait)
-                if type(event) is h11.Data:
-                    budget -= len(event.data)
-                elif type(event) is h11.EndOfMessage:
-                    self._end_cycle()
+            while True:
+                data = self._read_body()
+                if data is None:
                     return
-                else:
-                    break
+                budget -= len(data)
+                if budget < 0:
+                    self._fail("the unread remainder of the body was over 64 KiB")
+                    return
         except KeepaliveError:
-            pass
-        self._fail()
+            return  # _read_body has closed the connection and reported the cycle
 
     def _end_cycle(self) -> None:
         """The one decision after a response ends: keep the socket (IDLE) or close it."""
-        h = self._h11
         timings = self._timings
+        now = time.perf_counter()
         if timings is not None:
-            now = time.perf_counter()
             timings.receive = now - self._head_at
             timings.total = now - self._cycle_started
-        sock = self._sock
-        if self.request_count == 1 and isinstance(sock, ssl.SSLSocket):
+        proto = self._proto
+        stream = self._stream
+        if self.request_count == 1 and stream is not None and self.ssl_context is not None:
             # Whether or not the socket is kept: a server that closes after every response
-            # is exactly where resumption saves the most (SPEC.md rule 10).
-            assert self.ssl_context is not None
-            tls.remember_session(sock, self.ssl_context, self.host, self.port)
-        reason = self._retire_reason()
+            # is exactly where resumption saves the most (reuse rule 10).
+            tls.remember_session(stream.tls_session(), self.ssl_context, self.host, self.port)
+        reason = proto.verdict() if stream is not None else "closed while its response was read"
         if reason is None:
-            if self._direct:
-                # This h11 state never saw the body and still expects it: start afresh.
-                self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_SIZE)
-            else:
-                h.start_next_cycle()
+            proto.start_next_cycle()
             self._state = IDLE
+            self._report(True, "", response_started=True, since_head=now - self._head_at)
         else:
             self.close_reason = self.close_reason or reason
             self.close()
-        self._release()
+            self._report(False, reason, response_started=True, since_head=now - self._head_at)
 
-    def _retire_reason(self) -> str | None:
-        """Why the connection may not carry another cycle, or None when it may."""
-        h = self._h11
-        if self._sock is None:
-            return "closed while its response was read"
-        if self._eof:
-            # h11 leaves both sides DONE after a close-delimited body (RFC 9112 section 6.3,
-            # rule 8) when no "Connection: close" was sent, so the EOF itself retires it.
-            return "the server ended the stream (close-delimited body)"
-        # The server's side first: its "Connection: close" moves our side to MUST_CLOSE too.
-        if self._direct:
-            # h11 did not see the body (read straight from the socket), so its view of
-            # the server's side is stale; the head tells whether the server will close.
-            if self._their_close:
-                return "the server asked to close (Connection: close or HTTP/1.0)"
-        else:
-            if h.their_state is not h11.DONE:
-                return "the server asked to close (Connection: close or HTTP/1.0)"
-            if h.trailing_data[0]:
-                # Bytes past the end of the response answer nothing we sent (RFC 9112
-                # section 9.3): the stream is out of step. They sit in h11's buffer, where
-                # the idle socket poll cannot see them, so this is the place to catch them.
-                return "stray bytes after the response"
-        if h.our_state is not h11.DONE:
-            return "our side must close (Connection: close sent, or the body not all sent)"
-        if self._requests_left is not None and self._requests_left <= 0:
-            return "the server's Keep-Alive max was reached"
-        if self.idle_timeout_hint is not None and self.idle_timeout_hint <= 1.0:
-            return "the server's Keep-Alive timeout is too short to reuse"
-        return None
-
-    def _fail(self) -> None:
+    def _fail(self, reason: str = "an error or timeout") -> None:
         """Any error or timeout: the socket is closed and the cycle over."""
-        was_active = self._state is ACTIVE
-        self.close_reason = self.close_reason or "an error or timeout"
+        self.close_reason = self.close_reason or reason
         self.close()
-        if was_active:
-            self._release()
+        if self._in_cycle:
+            self._report(False, self.close_reason, response_started=self._proto.response_started)
 
-    def _release(self) -> None:
-        callback = self.on_release
-        if callback is not None:
-            callback(self)
+    def _report(
+        self, kept: bool, reason: str, *, response_started: bool, since_head: float = 0.0
+    ) -> None:
+        self._in_cycle = False
+        owner = self._owner
+        if owner is not None:
+            owner.cycle_ended(
+                self,
+                CycleEnd(
+                    kept,
+                    reason,
+                    self._reused,
+                    self._sent_any,
+                    response_started,
+                    self._proto.idle_timeout_hint,
+                    since_head,
+                ),
+            )
+
+    def _abandon(self) -> None:
+        """The response was dropped unread (from its finaliser): close, tell the owner."""
+        if self._in_cycle:
+            self._in_cycle = False
+            self.close_reason = self.close_reason or "its response was dropped unread"
+            self.close()
+            owner = self._owner
+            if owner is not None:
+                owner.response_dropped(self)
 
 
-def rechunk(chunks: Iterator[bytes | bytearray], chunk_size: int) -> Iterator[bytes]:
+def rechunk(chunks: Iterator[bytes | bytearray | memoryview], chunk_size: int) -> Iterator[bytes]:
     """Re-cut a stream of byte chunks into pieces of exactly ``chunk_size`` (the last shorter)."""
     if chunk_size <= 0:
         raise ValueError("chunk_size must be a positive number of bytes")
@@ -1038,7 +767,7 @@ class RawResponse:
         self._conn = conn
         self.status_code = status_code
         self.reason = reason.decode("latin-1")
-        self.http_version = _VERSIONS.get(http_version) or "HTTP/" + http_version.decode()
+        self.http_version = http_version_text(http_version)
         self._items = header_items
         self._headers: Headers | None = None
         self._content: bytes | None = None
@@ -1069,7 +798,7 @@ class RawResponse:
         """The whole body has come off the socket."""
         return self._done
 
-    def _chunks(self) -> Iterator[bytes | bytearray]:
+    def _chunks(self) -> Iterator[bytes | bytearray | memoryview]:
         if self._state == 3:
             raise ResponseClosed(
                 f"the response from {self.where} was closed before its body was read"
@@ -1081,7 +810,7 @@ class RawResponse:
         if self._done or conn is None:
             self._state = 2
             return
-        read = conn._read_data
+        read = conn._read_body
         while True:
             data = read()
             if data is None:
@@ -1113,7 +842,7 @@ class RawResponse:
             if self._state == 0 and not self._done and self._conn is not None:
                 # The common case, without a generator: read to the end of the message.
                 self._state = 1
-                read = self._conn._read_data
+                read = self._conn._read_body
                 parts = []
                 data = read()
                 while data is not None:
@@ -1143,8 +872,11 @@ class RawResponse:
         if self._state in (0, 1):
             self._state = 3
         self._done = True
-        if conn is not None and conn._state is ACTIVE:
-            conn._drain()
+        if conn is not None and conn._in_cycle:
+            if conn._state is ACTIVE:
+                conn._drain()
+            else:
+                conn._fail()  # closed under us (pool closed): end the cycle all the same
 
     def __enter__(self) -> RawResponse:
         return self
@@ -1154,13 +886,11 @@ class RawResponse:
 
     def __del__(self) -> None:
         # A response dropped unread would hold its connection (and a pool slot) forever.
-        # Only close the socket here: no locks, no I/O; the pool reclaims closed
-        # connections it finds among its active ones.
+        # Only close the socket here: no locks, no I/O; the owner reclaims the slot later.
         if not self._done:
             conn = self._conn
-            if conn is not None and conn._state is ACTIVE:
-                conn.close()
-                HTTPConnection.abandoned += 1  # tells pools to look for slots to reclaim
+            if conn is not None:
+                conn._abandon()
 
     def __repr__(self) -> str:
         return f"<RawResponse [{self.status_code} {self.reason}] from {self.where}>"

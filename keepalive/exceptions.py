@@ -1,17 +1,14 @@
-"""Every error keepalive raises, and the one place where foreign errors are translated.
+"""Every error keepalive raises.
 
-The hierarchy is the contract in SPEC.md: callers catch these names, never a raw
-``socket``/``ssl``/``h11`` exception. The original error is always chained as ``__cause__``.
+The hierarchy is the contract in docs/design.md: callers catch these names, never a raw
+``socket``/``ssl``/``h11`` exception (the network backend, ``_network.translate``, and the
+protocol translate those where they arise). The original is always chained as ``__cause__``.
 """
 
 from __future__ import annotations
 
 import builtins
-import socket
-import ssl
-from typing import TYPE_CHECKING, Any
-
-import h11
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .response import Response
@@ -33,6 +30,7 @@ __all__ = [
     "ReadTimeout",
     "RemoteProtocolError",
     "ResponseClosed",
+    "ServerDisconnected",
     "StreamConsumed",
     "TLSError",
     "TimeoutError",
@@ -135,61 +133,38 @@ class ResponseClosed(KeepaliveError):
     """The response was closed before its body was read."""
 
 
-# Phases passed to ``translate`` decide which timeout class a socket timeout becomes.
-CONNECT, READ, WRITE = "connect", "read", "write"
-_TIMEOUTS: dict[str, type[TimeoutError]] = {
-    CONNECT: ConnectTimeout,
-    READ: ReadTimeout,
-    WRITE: WriteTimeout,
-}
-
-
-def translate(exc: BaseException, phase: str, where: str) -> KeepaliveError:
-    """Map a foreign exception met during ``phase`` (connect/read/write) to a keepalive one.
-
-    This is the single translation table of the library; callers ``raise translate(...)
-    from exc``. ``where`` names the peer (``host:port``) so every message says which one.
-    """
-    if isinstance(exc, KeepaliveError):
-        return exc
-    if isinstance(exc, builtins.TimeoutError | socket.timeout):
-        return _TIMEOUTS[phase](f"{phase} timed out ({where})")
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return TLSError(f"certificate verify failed for {where}: {exc.verify_message}")
-    if isinstance(exc, ssl.SSLError):
-        if phase == CONNECT:
-            return TLSError(f"TLS handshake with {where} failed: {exc}")
-        return RemoteProtocolError(f"TLS error from {where} during {phase}: {exc}")
-    if isinstance(exc, h11.RemoteProtocolError):
-        return RemoteProtocolError(f"{where} broke HTTP/1.1: {exc}")
-    if isinstance(exc, h11.LocalProtocolError):
-        return LocalProtocolError(f"illegal request for {where}: {exc}")
-    if isinstance(exc, socket.gaierror):
-        return ConnectError(f"cannot resolve {where}: {exc.strerror or exc}")
-    if isinstance(exc, OSError):
-        reason = exc.strerror or str(exc) or type(exc).__name__
-        if phase == CONNECT:
-            return ConnectError(f"cannot connect to {where}: {reason}")
-        return RemoteProtocolError(f"connection to {where} failed during {phase}: {reason}")
-    return TransportError(f"{type(exc).__name__} talking to {where}: {exc}")
-
-
-def peer_closed(exc: BaseException) -> bool:
-    """True when ``exc`` means the peer had closed the connection (reset, broken pipe, EOF).
-
-    The pool retries only these, and only on reused connections (SPEC.md rule 6).
-    """
-    cause: Any = exc.__cause__ if isinstance(exc, KeepaliveError) else exc
-    if isinstance(exc, ServerDisconnected):
-        return True
-    return isinstance(
-        cause, ConnectionResetError | BrokenPipeError | ConnectionAbortedError | ssl.SSLEOFError
-    )
-
-
 class ServerDisconnected(RemoteProtocolError):
-    """The server closed the connection before sending any byte of a response.
+    """The server closed the connection before any byte of its response arrived.
 
-    Internal subclass: on a reused connection this is the classic keep-alive race (the
-    server timed the connection out as we reused it), which the pool may retry.
+    On a reused connection this is the classic keep-alive race: the server timed the
+    connection out as we reused it. ``request_sent`` says whether any byte of the request
+    reached the wire: when it did, the server may have processed the request, so only an
+    idempotent one is safe to send again (the pool does that itself, reuse rule 6).
     """
+
+    def __init__(self, message: str, *, request_sent: bool = True, reused: bool = False) -> None:
+        super().__init__(message)
+        self.request_sent = request_sent
+        self.reused = reused
+
+    @property
+    def may_have_been_processed(self) -> bool:
+        """Whether the server might have acted on the request before closing."""
+        return self.request_sent
+
+
+class RetryError(KeepaliveError):
+    """A ``Retry`` budget ran out. ``.response`` is the last response (None when the last
+    attempt ended in an error) and ``.reason`` that error or a short text such as
+    ``"status 503"``."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        response: Response | None = None,
+        reason: str | BaseException | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.response = response
+        self.reason = reason

@@ -5,22 +5,27 @@ Theory of operation
 All bookkeeping sits under one lock, and only bookkeeping: DNS, connecting, TLS and every
 byte of I/O happen outside it. A connection is in exactly one of three places:
 
-* ``_idle[key]``: a LIFO stack per pool key, so the most recently used connection goes out
-  first (SPEC.md rule 3) and the others age out;
+* ``_idle[key]``: a LIFO stack per pool key of ``(connection, expires_at)``, so the most
+  recently used connection goes out first (docs/design.md, reuse rule 3) and the others
+  age out; the pool alone owns these deadlines;
 * ``_active``: handed out, carrying a request; it maps the connection to its key;
 * nowhere: closed, and no longer counted.
 
 ``_open_per_key`` and ``_open_total`` count idle plus active connections, and a slot is
 reserved under the lock *before* a new connection is built, so the limits (rule 7) hold
-even while connects are in flight. Every cycle a connection starts ends in exactly one
-``on_release`` call (the connection guarantees it), which puts the connection back on its
-stack or retires it and frees its slot, then wakes waiters. The pool key is
+even while connects are in flight. The pool is each connection's owner, given at
+construction: every cycle a connection starts ends in exactly one ``cycle_ended`` report (a
+``CycleEnd`` record), which puts the connection back on its stack or retires it and frees
+its slot, then wakes waiters. A response dropped unread is closed by its finaliser, which
+can take no lock: it queues the connection on ``_dropped`` and the next touch of the pool
+frees the slot. The pool key is
 ``(scheme, host, port, TLS identity, proxy)``, so a ``verify=False`` connection can never
 serve a verifying request (rule 2; requests' CVE-2024-35195 was a pool key without TLS).
 
-On checkout, idle connections past their deadline (``keepalive_expiry``, or the server's
-``Keep-Alive: timeout`` less a second) are closed, then the candidate is polled without
-blocking; one the peer closed or that has stray bytes waiting is discarded (rule 4). When
+On checkout, idle connections past their deadline (``keepalive_expiry`` from the release,
+or the server's ``Keep-Alive: timeout`` less a second from the response's arrival) are
+closed; the candidate is then taken out under the lock and polled without blocking outside
+it; one the peer closed or that has stray bytes waiting is discarded (rule 4). When
 a request still meets a dead reused connection (the close raced our send), it is re-sent
 once on a new connection if that is safe (rule 6).
 
@@ -29,6 +34,7 @@ A child process after ``os.fork()`` finds its pools empty, with a fresh lock (ru
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import threading
@@ -38,22 +44,23 @@ from collections.abc import Callable
 from typing import Any
 
 from . import tls
-from .connection import BodyLike, HeaderPairs, HTTPConnection, Proxy, RawResponse
-from .exceptions import (
-    KeepaliveError,
-    PoolClosed,
-    PoolTimeout,
-    peer_closed,
+from ._request import (
+    IDEMPOTENT_METHODS,
+    BodyLike,
+    HeaderPairs,
+    RequestBody,
+    header_pairs,
+    is_idempotent,
+    make_body,
 )
-from .models import DEFAULT_TIMEOUT, Timeout, TimeoutLike
+from .connection import CycleEnd, HTTPConnection, Proxy, RawResponse
+from .exceptions import PoolClosed, PoolTimeout, ServerDisconnected
+from .models import DEFAULT_TIMEOUT, Headers, Timeout, TimeoutLike
 from .urls import split_url
 
 __all__ = ["IDEMPOTENT_METHODS", "ConnectionPool", "PoolKey"]
 
 logger = logging.getLogger("keepalive")
-
-# RFC 9110 section 9.2.2; a request with an Idempotency-Key header counts too (SPEC.md rule 6).
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 
 PoolKey = tuple[str, str, int, Any, Any]  # (scheme, host, port, TLS identity, proxy)
 
@@ -67,31 +74,6 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def _replay_as_is() -> bool:
-    return True
-
-
-def _rewind(body: Any) -> Callable[[], bool] | None:
-    """A function that replays ``body`` for a retry, or None when it cannot be replayed."""
-    if body is None or isinstance(body, bytes | bytearray | memoryview | str):
-        return _replay_as_is
-    if hasattr(body, "seek") and hasattr(body, "tell"):
-        try:
-            start = body.tell()
-        except (OSError, ValueError):
-            return None
-
-        def seek_back() -> bool:
-            try:
-                body.seek(start)
-            except (OSError, ValueError):
-                return False
-            return True
-
-        return seek_back
-    return None  # an iterator or generator is consumed by the first attempt
 
 
 class ConnectionPool:
@@ -133,9 +115,11 @@ class ConnectionPool:
         # wakes one waiter that can use it instead of every thread (no thundering herd).
         self._conds: dict[PoolKey, threading.Condition] = {}
         self._waiting: dict[PoolKey, int] = {}
-        self._seen_abandoned = HTTPConnection.abandoned
-        self._idle: dict[PoolKey, list[HTTPConnection]] = {}
+        self._idle: dict[PoolKey, list[tuple[HTTPConnection, float]]] = {}
         self._active: dict[HTTPConnection, PoolKey] = {}
+        # Connections whose response was dropped unread; appended by finalisers without
+        # a lock (deque.append is atomic), emptied under the lock.
+        self._dropped: collections.deque[HTTPConnection] = collections.deque()
         self._open_per_key: dict[PoolKey, int] = {}
         self._open_total = 0
         self._idle_total = 0
@@ -151,8 +135,8 @@ class ConnectionPool:
         self,
         method: str,
         url: str,
-        headers: HeaderPairs = None,
-        body: BodyLike = None,
+        headers: HeaderPairs | Headers = None,
+        body: BodyLike | RequestBody = None,
         *,
         timeout: TimeoutLike | None = None,
         verify: tls.VerifyLike | None = None,
@@ -182,34 +166,27 @@ class ConnectionPool:
             if type(timeout) is Timeout
             else Timeout.coerce(timeout)
         )
+        pairs = header_pairs(headers)
         if proxy is not None and scheme == "http":
             # Plain HTTP through a proxy: absolute-form target (RFC 9112 section 3.2.2).
             target = url
-            if proxy.headers:
-                headers = [*_pairs(headers), *proxy.headers]
-        # A file body's position must be taken before the first attempt reads it.
-        replay = _rewind(body) if self.retries else None
+            pairs.extend(proxy.headers)
+        # Made once, before the first attempt reads it: a file's start offset is kept.
+        request_body = body if type(body) is RequestBody else make_body(body)
         force_new = False
         attempt = 0
         while True:
             conn = self._acquire(key, limits.pool, force_new, verify, cert)
-            cycles = conn.request_count
             try:
-                response = conn.request(method, target, headers, body, timeout=limits)
-            except BaseException as exc:
-                if conn.request_count == cycles:
-                    # The cycle never began (the request was refused before a byte was
-                    # written), so no on_release came and nothing was sent.
-                    self._release(conn, sent=False)
+                response = conn.request(method, target, pairs, request_body, timeout=limits)
+            except ServerDisconnected as exc:
+                # The keep-alive race (reuse rule 6): the server closed a reused connection
+                # as we sent on it. Safe to send again only when idempotent and replayable.
                 if not (
-                    isinstance(exc, KeepaliveError)
+                    exc.reused
                     and attempt < self.retries
-                    and cycles > 0  # the connection had carried an earlier request
-                    and not conn.response_started
-                    and peer_closed(exc)
-                    and _is_idempotent(method, headers)
-                    and replay is not None
-                    and replay()
+                    and is_idempotent(method, pairs)
+                    and request_body.rewind()
                 ):
                     raise
                 attempt += 1
@@ -221,7 +198,7 @@ class ConnectionPool:
                     self._reused -= 1
                 logger.debug("retrying %s %s on a new connection after %s", method, url, exc)
                 continue
-            if cycles and logger.isEnabledFor(logging.DEBUG):
+            if response.reused and logger.isEnabledFor(logging.DEBUG):
                 logger.debug("reused %r for %s %s", conn, method, url)
             return response
 
@@ -229,7 +206,8 @@ class ConnectionPool:
         """Counts since creation (opened, closed, reused, requests, retries), and idle and
         active connections now."""
         with self._lock:
-            self._reclaim_abandoned()
+            if self._dropped:
+                self._reclaim_dropped()
             return {
                 "opened": self._opened,
                 "closed": self._closed_count,
@@ -241,19 +219,22 @@ class ConnectionPool:
             }
 
     def close(self) -> None:
-        """Close every connection; active ones are closed as well (their reads will fail)."""
+        """Close every connection; active ones too, waking threads blocked reading them."""
         with self._lock:
             self._closed = True
             for key, stack in self._idle.items():
-                for conn in stack:
+                for conn, _ in stack:
                     self._retire(conn, key, "the pool was closed")
             self._idle.clear()
             self._idle_total = 0
-            active = list(self._active)
+            active = list(self._active.items())
+            self._active.clear()
+            for conn, key in active:
+                self._forget(conn, key)  # its later cycle_ended report is ignored
             for cond in self._conds.values():
                 cond.notify_all()
-        for conn in active:
-            conn.close()  # its reader gets ResponseClosed; its release then frees the slot
+        for conn, _ in active:
+            conn.abort()  # wakes a thread blocked reading it; its reader gets an error
 
     def __enter__(self) -> ConnectionPool:
         return self
@@ -267,7 +248,56 @@ class ConnectionPool:
             f"opened: {self._opened}, reused: {self._reused}]>"
         )
 
-    # -- checkout and release ---------------------------------------------------------------------
+    # -- what connections report (ConnectionOwner) ----------------------------------------------
+
+    def connection_opened(self, conn: HTTPConnection) -> None:
+        with self._lock:
+            self._opened += 1
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("opened %r", conn)
+
+    def cycle_ended(self, conn: HTTPConnection, end: CycleEnd) -> None:
+        """A cycle ended: keep the connection idle or retire it, then wake a waiter."""
+        with self._lock:
+            key = self._active.pop(conn, None)
+            if key is None:
+                return  # already reclaimed, or the pool was closed or forked meanwhile
+            if not end.request_sent and not end.kept and not conn.opened:
+                pass  # never connected: counted as a request that failed
+            if end.reason == "the request was refused":
+                # Refused before it reached the wire: not a request at all.
+                self._requests -= 1
+                if end.reused:
+                    self._reused -= 1
+            now = self._clock()
+            if end.kept and conn.is_idle and not self._closed:
+                expiry = self.keepalive_expiry
+                hint = end.idle_timeout_hint
+                if hint is not None:
+                    # Retire a second before the server's deadline (reuse rule 5), counted
+                    # from the response's arrival, so our request never meets its close.
+                    left = hint - 1.0 - end.since_head
+                    expiry = left if expiry is None else min(expiry, left)
+                expires_at = now + expiry if expiry is not None else float("inf")
+                if expires_at > now:
+                    self._idle.setdefault(key, []).append((conn, expires_at))
+                    self._idle_total += 1
+                    if expires_at < self._next_expiry:
+                        self._next_expiry = expires_at
+                else:
+                    self._retire(conn, key, "its idle deadline has passed already")
+            else:
+                self._retire(conn, key, end.reason or conn.close_reason or "not reusable")
+            if now >= self._next_expiry:
+                self._sweep_expired(now)
+            if self._waiters:
+                self._wake(key)
+
+    def response_dropped(self, conn: HTTPConnection) -> None:
+        """From a finaliser: remember the connection; its slot is freed on the next touch."""
+        self._dropped.append(conn)
+
+    # -- checkout -------------------------------------------------------------------------------
 
     def _acquire(
         self,
@@ -277,35 +307,56 @@ class ConnectionPool:
         verify: tls.VerifyLike | None,
         cert: tls.CertLike,
     ) -> HTTPConnection:
+        while True:
+            conn = self._checkout(key, pool_timeout, force_new)
+            if conn is None:
+                return self._new_connection(key, verify, cert)
+            # The stale probe is a syscall: it runs outside the lock (the connection is
+            # counted as active meanwhile, so no one else can take it).
+            if not conn.has_peer_closed():
+                return conn
+            with self._lock:
+                self._requests -= 1
+                self._reused -= 1
+                if self._active.pop(conn, None) is not None:
+                    self._retire(conn, key, "closed by the server while idle")
+
+    def _checkout(
+        self, key: PoolKey, pool_timeout: float | None, force_new: bool
+    ) -> HTTPConnection | None:
+        """Under the lock: an idle connection of ``key`` (now active), or None when a slot
+        for a new one was reserved; waits for either up to ``pool_timeout`` (rule 7)."""
         deadline: float | None = None
         with self._lock:
             if self._closed:
                 raise PoolClosed("the connection pool is closed")
             while True:
+                if self._dropped:
+                    self._reclaim_dropped()
                 now = self._clock()
                 if now >= self._next_expiry:
                     self._sweep_expired(now)
                 stack = self._idle.get(key)
-                while stack and not force_new:
-                    conn = stack.pop()
+                while stack:
+                    if force_new:
+                        # After a keep-alive race, the idle siblings are suspect too and
+                        # their slots are better spent on a new connection.
+                        conn, _ = stack.pop(0)
+                        self._idle_total -= 1
+                        self._retire(conn, key, "retired after a sibling met a closed socket")
+                        continue
+                    conn, expires_at = stack.pop()
                     self._idle_total -= 1
-                    if conn.expires_at <= now:
+                    if expires_at <= now:
                         self._retire(conn, key, "expired")
-                    elif conn.has_peer_closed():
-                        self._retire(conn, key, "closed by the server while idle")
-                    else:
-                        self._active[conn] = key
-                        self._requests += 1
-                        self._reused += 1
-                        break
-                else:
-                    conn = None
-                if conn is not None:
-                    break
+                        continue
+                    self._active[conn] = key
+                    self._requests += 1
+                    self._reused += 1
+                    return conn
                 if self._reserve_slot(key):
                     self._requests += 1
-                    conn = None
-                    break
+                    return None
                 # Limits reached: wait for a release or a freed slot (rule 7).
                 # Waiting is measured in real time; the injectable clock rules expiry only.
                 real_now = time.monotonic()
@@ -331,22 +382,13 @@ class ConnectionPool:
                     self._waiting[key] -= 1
                 if self._closed:
                     raise PoolClosed("the connection pool was closed while waiting")
-        if conn is None:
-            conn = self._new_connection(key, verify, cert)
-        return conn
 
     def _reserve_slot(self, key: PoolKey) -> bool:
         """Count a new connection in; close an idle one of another key if the total is full."""
-        per_key = self._open_per_key.get(key, 0)
-        if per_key >= self.max_connections_per_host:
-            self._reclaim_abandoned_if_any()
-            per_key = self._open_per_key.get(key, 0)
-            if per_key >= self.max_connections_per_host:
-                return False
+        if self._open_per_key.get(key, 0) >= self.max_connections_per_host:
+            return False
         if self._open_total >= self.max_connections and not self._evict_oldest_idle():
-            self._reclaim_abandoned_if_any()
-            if self._open_total >= self.max_connections:
-                return False
+            return False
         self._open_per_key[key] = self._open_per_key.get(key, 0) + 1
         self._open_total += 1
         return True
@@ -370,59 +412,16 @@ class ConnectionPool:
                 timeout=self.timeout,
                 proxy=proxy,
                 receive_buffer_size=self.receive_buffer_size,
+                owner=self,
             )
         except BaseException:
             with self._lock:
+                self._requests -= 1
                 self._unreserve(key)
             raise
-        conn.on_open = self._on_open
-        conn.on_release = self._release
         with self._lock:
             self._active[conn] = key
         return conn
-
-    def _on_open(self, conn: HTTPConnection) -> None:
-        with self._lock:
-            self._opened += 1
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("opened %r", conn)
-
-    def _release(self, conn: HTTPConnection, *, sent: bool = True) -> None:
-        """``on_release``: the cycle ended; keep the connection idle or retire it.
-
-        ``sent=False``: the request was refused before it reached the wire, so it is not
-        counted as a request at all.
-        """
-        with self._lock:
-            key = self._active.pop(conn, None)
-            if key is None:
-                return  # already reclaimed, or the pool was closed or forked meanwhile
-            if not sent:
-                self._requests -= 1
-                if conn.request_count:
-                    self._reused -= 1
-            now = self._clock()
-            if conn.is_idle and not self._closed:
-                expiry = self.keepalive_expiry
-                hint = conn.idle_timeout_hint
-                if hint is not None:
-                    # Retire a second before the server's deadline (SPEC.md rule 5), so our
-                    # request never meets its close on the wire.
-                    expiry = hint - 1.0 if expiry is None else min(expiry, hint - 1.0)
-                conn.expires_at = now + expiry if expiry is not None else float("inf")
-                if conn.expires_at > now:
-                    self._idle.setdefault(key, []).append(conn)
-                    self._idle_total += 1
-                    if conn.expires_at < self._next_expiry:
-                        self._next_expiry = conn.expires_at
-                else:
-                    self._retire(conn, key, "keepalive_expiry is 0")
-            else:
-                self._retire(conn, key, conn.close_reason or "not reusable")
-            if now >= self._next_expiry:
-                self._sweep_expired(now)
-            if self._waiters:
-                self._wake(key)
 
     # -- helpers; all called with the lock held ------------------------------------------------
 
@@ -462,17 +461,17 @@ class ConnectionPool:
                 return
 
     def _sweep_expired(self, now: float) -> None:
-        """Close idle connections of every origin past their deadline (SPEC.md rule 4)."""
+        """Close idle connections of every origin past their deadline (reuse rule 4)."""
         soonest = float("inf")
         for key, stack in list(self._idle.items()):
             kept = []
-            for conn in stack:
-                if conn.expires_at <= now:
+            for entry in stack:
+                if entry[1] <= now:
                     self._idle_total -= 1
-                    self._retire(conn, key, "idle past its expiry")
+                    self._retire(entry[0], key, "idle past its expiry")
                 else:
-                    kept.append(conn)
-                    soonest = min(soonest, conn.expires_at)
+                    kept.append(entry)
+                    soonest = min(soonest, entry[1])
             if kept:
                 self._idle[key] = kept
             else:
@@ -483,61 +482,45 @@ class ConnectionPool:
         """Make room under ``max_connections`` by closing the idle connection due soonest."""
         victim: tuple[float, PoolKey] | None = None
         for key, stack in self._idle.items():
-            if stack and (victim is None or stack[0].expires_at < victim[0]):
-                victim = (stack[0].expires_at, key)
+            if stack and (victim is None or stack[0][1] < victim[0]):
+                victim = (stack[0][1], key)
         if victim is None:
             return False
         key = victim[1]
         stack = self._idle[key]
-        conn = stack.pop(0)
+        conn, _ = stack.pop(0)
         if not stack:
             del self._idle[key]
         self._idle_total -= 1
         self._retire(conn, key, "room needed for another host")
         return True
 
-    def _reclaim_abandoned_if_any(self) -> None:
-        if HTTPConnection.abandoned != self._seen_abandoned:
-            self._seen_abandoned = HTTPConnection.abandoned
-            self._reclaim_abandoned()
-
-    def _reclaim_abandoned(self) -> None:
-        """Free the slots of connections whose response was dropped unread (closed by GC)."""
-        for conn, key in list(self._active.items()):
-            if conn.is_closed:
-                del self._active[conn]
+    def _reclaim_dropped(self) -> None:
+        """Free the slots of connections whose response was dropped unread."""
+        dropped = self._dropped
+        while dropped:
+            conn = dropped.popleft()
+            key = self._active.pop(conn, None)
+            if key is not None:
                 self._forget(conn, key)
+                if logger.isEnabledFor(logging.DEBUG):
+                    logger.debug("retired %r (its response was dropped unread)", conn)
 
     def _forget_parent_connections(self) -> None:
         """In a forked child: drop (and close our copies of) every inherited socket."""
         self._lock = threading.Lock()
         self._conds = {}
         self._waiting = {}
-        inherited = [c for stack in self._idle.values() for c in stack] + list(self._active)
+        inherited = [c for stack in self._idle.values() for c, _ in stack] + list(self._active)
         self._idle = {}
         self._active = {}
+        self._dropped = collections.deque()
         self._open_per_key = {}
         self._open_total = self._idle_total = self._waiters = 0
         self._closed_count += sum(1 for conn in inherited if conn.opened)
         self._next_expiry = float("inf")
         for conn in inherited:
-            conn.on_release = None
             # close() on our copy of the descriptor sends nothing: the parent's socket and
-            # its TLS state stay intact (no shutdown(), no close_notify).
+            # its TLS state stay intact (no shutdown(), no close_notify). The pool no
+            # longer knows these connections, so their reports are ignored.
             conn.close()
-
-
-def _pairs(headers: HeaderPairs) -> list[Any]:
-    if headers is None:
-        return []
-    if hasattr(headers, "multi_items"):
-        return list(headers.multi_items())
-    if hasattr(headers, "items"):
-        return list(headers.items())
-    return list(headers)
-
-
-def _is_idempotent(method: str, headers: HeaderPairs) -> bool:
-    if method.upper() in IDEMPOTENT_METHODS:
-        return True
-    return any(str(name).lower() == "idempotency-key" for name, _ in _pairs(headers))

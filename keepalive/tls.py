@@ -100,13 +100,14 @@ def saved_session(ctx: ssl.SSLContext, host: str, port: int) -> ssl.SSLSession |
     return None if per_ctx is None else per_ctx.get((host, port))
 
 
-def remember_session(sock: ssl.SSLSocket, ctx: ssl.SSLContext, host: str, port: int) -> None:
-    """Save ``sock``'s session for the next connection, when the server issued a ticket.
+def remember_session(
+    session: ssl.SSLSession | None, ctx: ssl.SSLContext, host: str, port: int
+) -> None:
+    """Save a connection's TLS session for the next connection, when it has a ticket.
 
     Called after a full response was read: TLS 1.3 tickets arrive after the handshake, so
     right after ``do_handshake()`` the session is usually not resumable yet.
     """
-    session = sock.session
     if session is None or not session.has_ticket:
         return
     with _sessions_lock:

@@ -28,7 +28,6 @@ A run must reach every transition in ``EXERCISED`` at least once, or the test fa
 from __future__ import annotations
 
 import copy
-import select
 from collections import Counter
 from dataclasses import astuple, dataclass, field
 from typing import Any
@@ -513,16 +512,16 @@ class PoolMachine(RuleBasedStateMachine):
         """
         assert self.pool is not None
         ids = {c.client_id for w in self.worlds for c in w.idle[origin] if c.peer == peer}
-        socks = [
-            conn._sock
+        streams = [
+            conn._stream
             for stack in self.pool._idle.values()
-            for conn in stack
-            if conn.id in ids and conn._sock is not None
+            for conn, _ in stack
+            if conn.id in ids and conn._stream is not None
         ]
-        assert len(socks) == 1, f"the pool does not hold idle connection {ids} at {origin}"
-        poller = select.poll()
-        poller.register(socks[0].fileno(), select.POLLIN | select.POLLPRI)
-        assert poller.poll(5000), "the client's socket did not see the server's action in 5 s"
+        assert len(streams) == 1, f"the pool does not hold idle connection {ids} at {origin}"
+        assert streams[0].wait_readable(5.0), (
+            "the client's socket did not see the server's action in 5 s"
+        )
 
     @precondition(lambda self: bool(self.idle_everywhere()))
     @rule(

@@ -1,0 +1,433 @@
+"""The HTTP/1.1 client protocol, sans I/O: request in, bytes out; bytes in, response events out.
+
+Theory of operation
+-------------------
+``ClientProtocol`` wraps one ``h11.Connection`` and adds what h11 leaves to its user, so that
+the blocking driver (``connection.py``) and any other driver share every decision:
+
+* **Framing the request** (RFC 9112 sections 6.1-6.3): ``Host`` when the caller gave none,
+  ``Content-Length`` for a body of known size (``0`` for POST/PUT/PATCH without one, RFC 9110
+  section 8.6), chunked otherwise; a small in-memory body goes out with the head in one write.
+* **The response head**: interim responses are skipped (at most ``MAX_INTERIM`` of them), a
+  ``101`` is refused, and every byte before the final head counts against ``max_head_size``
+  (h11 bounds only a head that is still incomplete).
+* **Hints**: ``Connection: close``, HTTP/1.0, and ``Keep-Alive: timeout=, max=`` (RFC 2068
+  section 19.7.1.1, sent by Apache and nginx) are read once from the head.
+* **The body**: pieces come from h11, except that a large ``Content-Length`` remainder may be
+  read by the driver straight into its own buffers (``direct_budget``), one copy instead of
+  three; h11 never sees those bytes, so the next cycle starts from a fresh h11 state.
+* **The verdict**: when the body ends, ``verdict`` says whether the connection may carry
+  another cycle and, if not, why (docs/design.md, reuse rule 1).
+
+It reads no clock and touches no socket: the driver feeds it bytes and moves the bytes it
+returns. Errors are keepalive's own (``RemoteProtocolError``/``LocalProtocolError``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import h11
+
+from ._request import RequestBody
+from .exceptions import LocalProtocolError, RemoteProtocolError
+
+__all__ = [
+    "BODY_METHODS",
+    "CONTINUE",
+    "END",
+    "MAX_HEAD_SIZE",
+    "NEED_DATA",
+    "ClientProtocol",
+    "ResponseHead",
+]
+
+MAX_HEAD_SIZE = 64 * 1024  # a larger response head is refused (docs/design.md, security)
+MAX_INTERIM = 32  # interim (1xx) heads accepted before the final one
+SMALL_BODY = 64 * 1024  # bodies up to this size go out in the same write as the head
+DIRECT_READ_MIN = 256 * 1024  # a Content-Length remainder this large may bypass h11
+
+# Methods whose content has a defined meaning: without a body they still say
+# "Content-Length: 0" (RFC 9110 section 8.6). Both spellings, as callers give either.
+BODY_METHODS: frozenset[str | bytes] = frozenset(
+    {"POST", "PUT", "PATCH", b"POST", b"PUT", b"PATCH"}
+)
+
+_VERSIONS = {b"1.1": "HTTP/1.1", b"1.0": "HTTP/1.0"}
+
+
+class _Marker:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+NEED_DATA: Any = _Marker("NEED_DATA")  # feed more bytes, then ask again
+END: Any = _Marker("END")  # the response body is complete
+CONTINUE: Any = _Marker("CONTINUE")  # a 100 Continue arrived while the body waits
+
+
+class ResponseHead(NamedTuple):
+    """The final response head as parsed: status, reason, version and the raw fields."""
+
+    status_code: int
+    reason: bytes
+    http_version: bytes
+    items: list[tuple[bytes, bytes, bytes]]  # (name as sent, lower-case name, value)
+
+
+def _new_h11(max_head_size: int) -> h11.Connection:
+    return h11.Connection(h11.CLIENT, max_incomplete_event_size=max_head_size)
+
+
+class ClientProtocol:
+    """One HTTP/1.1 client connection's protocol state, cycle after cycle."""
+
+    __slots__ = (
+        "_direct",
+        "_eof",
+        "_fed",
+        "_h11",
+        "_interim",
+        "_max_head",
+        "_their_close",
+        "body_left",
+        "expect_continue",
+        "host_header",
+        "idle_timeout_hint",
+        "method",
+        "no_body",
+        "requests_left",
+        "response_started",
+        "where",
+    )
+
+    def __init__(
+        self, host_header: str, *, where: str = "the server", max_head_size: int = MAX_HEAD_SIZE
+    ) -> None:
+        self.host_header = host_header
+        self.where = where  # names the peer in error messages
+        self._max_head = max_head_size
+        self._h11 = _new_h11(max_head_size)
+        self.idle_timeout_hint: float | None = None  # from the server's Keep-Alive: timeout=
+        self.requests_left: int | None = None  # from the server's Keep-Alive: max=
+        self._reset_cycle()
+
+    def _reset_cycle(self) -> None:
+        self.method = b""
+        self.body_left: int | None = None  # Content-Length still to come, when known
+        self.no_body = False
+        self.expect_continue = False
+        self.response_started = False  # some byte of the response has arrived
+        self._fed = 0  # bytes fed in this cycle before the final head
+        self._interim = 0
+        self._eof = False  # the peer ended its side of the stream
+        self._direct = False  # the body is being read past h11
+        self._their_close = False  # the head asked to close (or is HTTP/1.0)
+
+    # -- the request ------------------------------------------------------------------------
+
+    def start_request(
+        self, method: str | bytes, target: str | bytes, pairs: list[Any], body: RequestBody
+    ) -> bytes:
+        """Frame a request; returns the bytes to write now.
+
+        When the body is small and in memory (and no ``Expect: 100-continue`` was asked for)
+        the head, body and end of message are all in those bytes; otherwise the driver sends
+        the body with ``frame``/``end_body`` (``body_pending`` tells which).
+        """
+        has_host = has_length = has_chunked = expect = False
+        declared: Any = None
+        for name, value in pairs:
+            lname = name.lower()
+            if lname == "host" or lname == b"host":
+                has_host = True
+            elif lname == "content-length" or lname == b"content-length":
+                has_length, declared = True, value
+            elif lname == "transfer-encoding" or lname == b"transfer-encoding":
+                has_chunked = True
+            elif lname == "expect" or lname == b"expect":
+                v = value.lower().strip()
+                expect = v == "100-continue" or v == b"100-continue"
+        if not has_host:
+            pairs.insert(0, ("Host", self.host_header))
+        data = body.data
+        if body.stream is None:
+            if has_length:
+                text = declared.decode("latin-1") if isinstance(declared, bytes) else str(declared)
+                if text.strip() != str(len(data)):
+                    raise LocalProtocolError(
+                        f"Content-Length {declared!r} does not match a body of {len(data)} bytes"
+                    )
+            elif not has_chunked and (data or method in BODY_METHODS):
+                pairs.append(("Content-Length", str(len(data))))
+        elif not (has_length or has_chunked):
+            size = body.length
+            pairs.append(
+                ("Content-Length", str(size))
+                if size is not None
+                else ("Transfer-Encoding", "chunked")
+            )
+        event = self._request_event(method, target, pairs)
+        h = self._h11
+        try:
+            head = h.send(event)
+        except h11.LocalProtocolError as exc:
+            raise LocalProtocolError(f"illegal request for {self.where}: {exc}") from exc
+        assert head is not None
+        self.method = event.method
+        self.expect_continue = expect and (body.stream is not None or bool(data))
+        if body.stream is None and not self.expect_continue and len(data) <= SMALL_BODY:
+            # RFC 9112 section 9.3 allows it and Nagle would otherwise hold a second
+            # segment back: head and small body leave together (reuse rule 11).
+            if data:
+                return b"".join([head, *self.frame(data), self.end_body()])
+            return head + self.end_body()
+        return head
+
+    def _request_event(
+        self, method: str | bytes, target: str | bytes, pairs: list[Any]
+    ) -> h11.Request:
+        try:
+            return h11.Request(method=method, target=target, headers=pairs)
+        except h11.LocalProtocolError as exc:
+            raise LocalProtocolError(f"illegal request for {self.where}: {exc}") from exc
+        except UnicodeError:
+            pass
+        # h11 takes str as ASCII; header values may carry ISO-8859-1 (RFC 9110 section 5.5).
+        try:
+            latin = [(n, v.encode("latin-1") if isinstance(v, str) else v) for n, v in pairs]
+            return h11.Request(method=method, target=target, headers=latin)
+        except (UnicodeError, h11.LocalProtocolError) as exc:
+            raise LocalProtocolError(
+                "illegal request: method, target and header names must be ASCII, header "
+                f"values ISO-8859-1 ({exc})"
+            ) from exc
+
+    @property
+    def is_clean(self) -> bool:
+        """No byte of a request has been framed in this cycle."""
+        return self._h11.our_state is h11.IDLE
+
+    @property
+    def body_pending(self) -> bool:
+        """The request body (or its end) has yet to be framed."""
+        return self._h11.our_state is h11.SEND_BODY
+
+    def frame(self, data: bytes | bytearray | memoryview) -> list[bytes]:
+        """Body bytes framed for the wire (chunk size lines when chunked), without a copy.
+
+        h11 frames any bytes-like object, though its annotations say ``bytes``.
+        """
+        try:
+            return self._h11.send_with_data_passthrough(h11.Data(data=data)) or []  # type: ignore[arg-type]
+        except h11.LocalProtocolError as exc:
+            raise LocalProtocolError(f"request body does not match its framing: {exc}") from exc
+
+    def end_body(self) -> bytes:
+        try:
+            return self._h11.send(h11.EndOfMessage()) or b""
+        except h11.LocalProtocolError as exc:
+            raise LocalProtocolError(f"request body does not match its framing: {exc}") from exc
+
+    # -- the response -----------------------------------------------------------------------
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+        """Feed bytes read from the peer; ``b""`` means the peer ended the stream."""
+        if data:
+            self.response_started = True
+            self._fed += len(data)
+        else:
+            self._eof = True
+        self._h11.receive_data(data)  # type: ignore[arg-type]  # any bytes-like is fine
+
+    def next_head(self) -> Any:
+        """The final ``ResponseHead``, ``NEED_DATA``, or ``CONTINUE`` (a 100 while the
+        request body waits on ``Expect: 100-continue``)."""
+        h = self._h11
+        while True:
+            try:
+                event: Any = h.next_event()
+            except h11.RemoteProtocolError as exc:
+                if self._fed > self._max_head:
+                    raise RemoteProtocolError(
+                        f"{self.where} sent a response head over {self._max_head // 1024} KiB"
+                    ) from exc
+                raise RemoteProtocolError(f"{self.where} broke HTTP/1.1: {exc}") from exc
+            cls = type(event)
+            if cls is h11.Response:
+                break
+            if event is h11.NEED_DATA:
+                if self._eof:
+                    raise RemoteProtocolError(
+                        f"{self.where} closed the connection in the middle of a head"
+                    )
+                return NEED_DATA
+            if cls is h11.InformationalResponse:
+                if event.status_code == 101:
+                    raise RemoteProtocolError(
+                        f"{self.where} switched protocols (101), which this client does not support"
+                    )
+                self._interim += 1
+                if self._interim > MAX_INTERIM:
+                    raise RemoteProtocolError(
+                        f"{self.where} sent more than {MAX_INTERIM} interim (1xx) responses"
+                    )
+                if event.status_code == 100 and self.expect_continue and self.body_pending:
+                    self.expect_continue = False
+                    return CONTINUE
+                continue
+            raise RemoteProtocolError(
+                f"{self.where} sent {cls.__name__} where a response head was expected"
+            )
+        # h11 bounds only a head that is still incomplete; one that arrived whole is
+        # measured here: everything fed so far, less what follows the head.
+        if self._fed > self._max_head and self._fed - len(h.trailing_data[0]) > self._max_head:
+            raise RemoteProtocolError(
+                f"{self.where} sent a response head over {self._max_head // 1024} KiB"
+            )
+        # h11's Headers is a Sequence whose generic __iter__ costs a __getitem__ call per
+        # field; its list of (raw name, lower-case name, value) is read directly instead.
+        items: list[tuple[bytes, bytes, bytes]] = event.headers._full_items
+        self._their_close = event.http_version != b"1.1"
+        # RFC 9110 sections 9.3.2, 15.3.5, 15.4.5: no body, whatever Content-Length says.
+        self.no_body = self.method == b"HEAD" or event.status_code in (204, 304)
+        self._read_hints(items)
+        return ResponseHead(event.status_code, event.reason, event.http_version, items)
+
+    def _read_hints(self, items: list[tuple[bytes, bytes, bytes]]) -> None:
+        """Note Content-Length, ``Connection: close`` and the ``Keep-Alive`` hint."""
+        body_left: int | None = None
+        max_seen = False
+        chunked = False
+        for _, name, value in items:
+            if name == b"content-length":
+                body_left = int(value)  # h11 has checked it is digits
+            elif name == b"transfer-encoding":
+                chunked = True  # RFC 9112 section 6.3: it overrides any Content-Length
+            elif name == b"connection":
+                if any(t.strip().lower() == b"close" for t in value.split(b",")):
+                    self._their_close = True
+            elif name == b"keep-alive":
+                for part in value.split(b","):
+                    key, _, number = part.strip().partition(b"=")
+                    try:
+                        if key.lower() == b"timeout":
+                            self.idle_timeout_hint = float(number.strip().strip(b'"'))
+                        elif key.lower() == b"max":
+                            self.requests_left = int(number.strip().strip(b'"'))
+                            max_seen = True
+                    except ValueError:
+                        continue  # a malformed hint is ignored, as RFC 2068 allows
+        if not max_seen and self.requests_left is not None:
+            self.requests_left -= 1  # the server did not restate its count: keep counting
+        self.body_left = 0 if self.no_body else None if chunked else body_left
+
+    def next_body(self) -> Any:
+        """The next body piece (bytes-like), ``NEED_DATA``, or ``END``."""
+        try:
+            event: Any = self._h11.next_event()
+        except h11.RemoteProtocolError as exc:
+            raise RemoteProtocolError(f"{self.where} broke HTTP/1.1: {exc}") from exc
+        cls = type(event)
+        if cls is h11.Data:
+            data = event.data
+            if self.body_left is not None:
+                self.body_left -= len(data)
+            return data
+        if cls is h11.EndOfMessage:
+            return END
+        if event is h11.NEED_DATA:
+            if self._eof:
+                raise RemoteProtocolError(
+                    f"{self.where} closed the connection before the end of the body"
+                )
+            return NEED_DATA
+        if cls is h11.ConnectionClosed:
+            raise RemoteProtocolError(
+                f"{self.where} closed the connection before the end of the body"
+            )
+        raise RemoteProtocolError(f"{self.where} sent {cls.__name__} inside a body")
+
+    def direct_budget(self) -> int:
+        """Bytes the driver may read straight from the socket as body (0: use h11).
+
+        Called after ``next_body`` said ``NEED_DATA``: h11's buffer is then empty, so a
+        large ``Content-Length`` remainder can be read past it.
+        """
+        if self._direct:
+            return self.body_left or 0
+        left = self.body_left
+        if left is not None and left >= DIRECT_READ_MIN:
+            self._direct = True
+            return left
+        return 0
+
+    @property
+    def reading_direct(self) -> bool:
+        return self._direct
+
+    def direct_received(self, n: int) -> bool:
+        """``n`` body bytes were read past h11; True when the body is complete."""
+        if n == 0:
+            self._eof = True
+            raise RemoteProtocolError(
+                f"{self.where} closed the connection {self.body_left} bytes before the end "
+                "of the body"
+            )
+        left = (self.body_left or 0) - n
+        self.body_left = left
+        return left <= 0
+
+    # -- the end of a cycle -----------------------------------------------------------------
+
+    def verdict(self) -> str | None:
+        """Why the connection may not carry another cycle, or None when it may."""
+        h = self._h11
+        if self._eof:
+            # h11 leaves both sides DONE after a close-delimited body (RFC 9112 section 6.3,
+            # rule 8) when no "Connection: close" was sent, so the EOF itself retires it.
+            return "the server ended the stream (close-delimited body)"
+        if self._direct:
+            # h11 did not see the body, so its view of the server's side is stale; the
+            # head tells whether the server will close.
+            if self._their_close:
+                return "the server asked to close (Connection: close or HTTP/1.0)"
+        else:
+            if h.their_state is not h11.DONE:
+                return "the server asked to close (Connection: close or HTTP/1.0)"
+            if h.trailing_data[0]:
+                # Bytes past the end of the response answer nothing we sent (RFC 9112
+                # section 9.3): the stream is out of step.
+                return "stray bytes after the response"
+        if h.our_state is not h11.DONE:
+            return "our side must close (Connection: close sent, or the body not all sent)"
+        if self.requests_left is not None and self.requests_left <= 0:
+            return "the server's Keep-Alive max was reached"
+        if self.idle_timeout_hint is not None and self.idle_timeout_hint <= 1.0:
+            return "the server's Keep-Alive timeout is too short to reuse"
+        return None
+
+    def start_next_cycle(self) -> None:
+        """After a ``verdict`` of None: ready for the next request."""
+        if self._direct:
+            # This h11 state never saw the body and still expects it: start afresh.
+            self._h11 = _new_h11(self._max_head)
+        else:
+            self._h11.start_next_cycle()
+        self._reset_cycle()
+
+    # -- CONNECT (RFC 9110 section 9.3.6) ---------------------------------------------------
+
+    def tunnel_established(self) -> bytes:
+        """After a 2xx answer to CONNECT: the bytes already received past it (the
+        tunnel's first bytes). h11 has switched protocols and parses nothing more."""
+        return self._h11.trailing_data[0]
+
+
+def http_version_text(version: bytes) -> str:
+    return _VERSIONS.get(version) or "HTTP/" + version.decode("ascii", "replace")

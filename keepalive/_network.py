@@ -1,0 +1,328 @@
+"""The blocking network backend: the only code in keepalive that touches a socket.
+
+It resolves and connects under one deadline, sets the socket options, wraps TLS (offering a
+saved session), reads and writes with a timeout that is set on the socket only when it
+changes, answers "is it readable?" with ``poll`` (``select`` only where ``poll`` is missing:
+``select`` fails for descriptors above 1023), and probes an idle socket for a peer's close.
+
+Foreign errors are translated here and nowhere else (``translate``), per phase: a socket
+timeout becomes the phase's timeout error, a certificate failure ``TLSError``, a reset, broken
+pipe or TLS EOF while reading or writing ``ServerDisconnected``, anything else of ``OSError``
+``ConnectError`` or ``RemoteProtocolError``. The original is chained as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import functools
+import ipaddress
+import select
+import socket
+import ssl
+import time
+
+from .exceptions import (
+    ConnectError,
+    ConnectTimeout,
+    KeepaliveError,
+    ReadTimeout,
+    RemoteProtocolError,
+    ServerDisconnected,
+    TimeoutError,
+    TLSError,
+    TransportError,
+    WriteTimeout,
+)
+
+__all__ = ["CONNECT", "READ", "WRITE", "SocketStream", "is_ip_literal", "open_tcp", "translate"]
+
+# Phases passed to ``translate`` decide which timeout class a socket timeout becomes.
+CONNECT, READ, WRITE = "connect", "read", "write"
+_TIMEOUTS: dict[str, type[TimeoutError]] = {
+    CONNECT: ConnectTimeout,
+    READ: ReadTimeout,
+    WRITE: WriteTimeout,
+}
+_PEER_CLOSED = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError, ssl.SSLEOFError)
+_HAS_POLL = hasattr(select, "poll")
+
+
+def translate(exc: BaseException, phase: str, where: str) -> KeepaliveError:
+    """Map a foreign exception met during ``phase`` (connect/read/write) to a keepalive one.
+
+    The single translation table of the library; callers ``raise translate(...) from exc``.
+    ``where`` names the peer (``host:port``) so every message says which one.
+    """
+    if isinstance(exc, KeepaliveError):
+        return exc
+    if isinstance(exc, builtins.TimeoutError | socket.timeout):
+        return _TIMEOUTS[phase](f"{phase} timed out ({where})")
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return TLSError(f"certificate verify failed for {where}: {exc.verify_message}")
+    if phase != CONNECT and isinstance(exc, _PEER_CLOSED):
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        return ServerDisconnected(f"{where} closed the connection during {phase} ({reason})")
+    if isinstance(exc, ssl.SSLError):
+        if phase == CONNECT:
+            return TLSError(f"TLS handshake with {where} failed: {exc}")
+        return RemoteProtocolError(f"TLS error from {where} during {phase}: {exc}")
+    if isinstance(exc, socket.gaierror):
+        return ConnectError(f"cannot resolve {where}: {exc.strerror or exc}")
+    if isinstance(exc, OSError):
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        if phase == CONNECT:
+            return ConnectError(f"cannot connect to {where}: {reason}")
+        return RemoteProtocolError(f"connection to {where} failed during {phase}: {reason}")
+    if isinstance(exc, UnicodeError):
+        return ConnectError(f"cannot resolve {where}: {exc}")
+    return TransportError(f"{type(exc).__name__} talking to {where}: {exc}")
+
+
+@functools.lru_cache(maxsize=256)
+def is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _time_left(deadline: float | None, where: str) -> float | None:
+    """What remains of a connect budget; ConnectTimeout once it is spent (a zero socket
+    timeout would mean non-blocking, not "no time left")."""
+    if deadline is None:
+        return None
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise ConnectTimeout(f"connecting to {where} took longer than the connect timeout")
+    return left
+
+
+def open_tcp(
+    host: str,
+    port: int,
+    deadline: float | None,
+    *,
+    receive_buffer_size: int | None = None,
+) -> tuple[SocketStream, float, float]:
+    """Resolve and connect, all before ``deadline`` (monotonic); returns the stream and
+    the seconds spent on DNS (0.0 for an IP literal) and on connecting."""
+    where = f"{host}:{port}"
+    t0 = time.perf_counter()
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise translate(exc, CONNECT, where) from exc
+    t1 = time.perf_counter()
+    last_error: BaseException | None = None
+    for family, kind, proto, _, address in infos:
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(_time_left(deadline, where))
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # reuse rule 11
+            if receive_buffer_size:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer_size)
+            sock.connect(address)
+        except BaseException as exc:
+            sock.close()
+            if not isinstance(exc, OSError) or isinstance(exc, builtins.TimeoutError):
+                if isinstance(exc, builtins.TimeoutError):
+                    raise ConnectTimeout(f"connecting to {where} timed out") from exc
+                raise
+            last_error = exc
+            continue
+        dns = 0.0 if is_ip_literal(host) else t1 - t0
+        return SocketStream(sock, where), dns, time.perf_counter() - t1
+    error = last_error or OSError(f"no address for {host}")
+    raise translate(error, CONNECT, where) from error
+
+
+class SocketStream:
+    """One connected socket (TCP or TLS): timed reads and writes, readiness, the idle probe."""
+
+    __slots__ = ("_poller", "_sock", "_timeout", "where")
+
+    def __init__(self, sock: socket.socket, where: str) -> None:
+        self._sock: socket.socket | None = sock
+        self._timeout: float | None = -1.0  # what settimeout() was last given
+        self._poller: select.poll | None = None
+        self.where = where
+
+    def _socket(self, timeout: float | None) -> socket.socket:
+        sock = self._sock
+        if sock is None:
+            raise TransportError(f"the connection to {self.where} is closed")
+        if timeout != self._timeout:
+            sock.settimeout(timeout)
+            self._timeout = timeout
+        return sock
+
+    # -- bytes --------------------------------------------------------------------------------
+
+    def read_into(self, buffer: bytearray | memoryview, timeout: float | None) -> int:
+        """Read into ``buffer``; 0 means the peer ended the stream."""
+        sock = self._socket(timeout)
+        try:
+            return sock.recv_into(buffer)
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            raise translate(exc, READ, self.where) from exc
+
+    def read(self, max_bytes: int, timeout: float | None) -> bytes:
+        """Read up to ``max_bytes`` as a new ``bytes``; ``b""`` at the end of the stream."""
+        sock = self._socket(timeout)
+        try:
+            return sock.recv(max_bytes)
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            raise translate(exc, READ, self.where) from exc
+
+    def write(self, data: bytes | bytearray | memoryview, timeout: float | None) -> None:
+        sock = self._socket(timeout)
+        try:
+            sock.sendall(data)
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            raise translate(exc, WRITE, self.where) from exc
+
+    # -- readiness ------------------------------------------------------------------------------
+
+    def wait_readable(self, timeout: float | None) -> bool:
+        """Block until a read would not block (or ``timeout`` passes); True when readable."""
+        sock = self._sock
+        if sock is None:
+            return True
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            return True
+        try:
+            if _HAS_POLL:
+                poller = self._poll()
+                return bool(poller.poll(None if timeout is None else max(0.0, timeout) * 1000))
+            ready, _, _ = select.select([sock], [], [], timeout)
+            return bool(ready)
+        except (OSError, ValueError) as exc:
+            raise translate(exc, READ, self.where) from exc
+
+    def _poll(self) -> select.poll:
+        poller = self._poller
+        if poller is None:
+            assert self._sock is not None
+            poller = self._poller = select.poll()
+            poller.register(self._sock.fileno(), select.POLLIN | select.POLLPRI)
+        return poller
+
+    def has_peer_closed(self) -> bool:
+        """Non-blocking check of an idle socket: has the peer closed it or sent bytes?
+
+        Between cycles a healthy server sends nothing (RFC 9112 section 9.3 forbids a
+        response before a request), so readability means EOF, a reset or garbage: in every
+        case the connection must not carry a request. ``poll`` with a zero timeout is one
+        syscall and works for any descriptor number, unlike ``select``.
+        """
+        sock = self._sock
+        if sock is None:
+            return True
+        try:
+            if _HAS_POLL:
+                ready = bool(self._poll().poll(0))
+            else:
+                ready = bool(select.select([sock], [], [], 0)[0])
+        except (OSError, ValueError):
+            return True
+        if not ready:
+            return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
+        if isinstance(sock, ssl.SSLSocket):
+            return self._tls_has_data(sock)
+        return True
+
+    def _tls_has_data(self, sock: ssl.SSLSocket) -> bool:
+        # A TLS 1.3 server may send a NewSessionTicket after the response; that makes the
+        # socket readable without any application data. Read without blocking: "want
+        # read" means only such records were there and the connection is still good.
+        try:
+            sock.setblocking(False)
+            try:
+                sock.recv(1)
+            finally:
+                self._timeout = -1.0
+        except ssl.SSLWantReadError:
+            return False
+        except (OSError, ValueError):
+            return True
+        return True  # application data between cycles, or EOF: unusable either way
+
+    # -- TLS ----------------------------------------------------------------------------------
+
+    def start_tls(
+        self,
+        ctx: ssl.SSLContext,
+        server_hostname: str,
+        session: ssl.SSLSession | None,
+        deadline: float | None,
+    ) -> SocketStream:
+        """Wrap the socket in TLS and handshake before ``deadline``; returns the TLS stream."""
+        sock = self._sock
+        assert sock is not None
+        try:
+            tls_sock = ctx.wrap_socket(
+                sock,
+                server_hostname=(
+                    None
+                    if is_ip_literal(server_hostname) and not ctx.check_hostname
+                    else server_hostname
+                ),
+                do_handshake_on_connect=False,
+                session=session,
+            )
+        except (OSError, ValueError) as exc:
+            raise translate(exc, CONNECT, self.where) from exc
+        self._sock = tls_sock  # close() now closes the TLS socket (same descriptor)
+        try:
+            tls_sock.settimeout(_time_left(deadline, self.where))
+            tls_sock.do_handshake()
+        except (OSError, ssl.SSLError) as exc:
+            if isinstance(exc, socket.timeout | builtins.TimeoutError):
+                raise ConnectTimeout(f"TLS handshake with {self.where} timed out") from exc
+            raise translate(exc, CONNECT, self.where) from exc
+        stream = SocketStream(tls_sock, self.where)
+        self._sock = None  # the new stream owns the socket now
+        return stream
+
+    @property
+    def tls_resumed(self) -> bool:
+        sock = self._sock
+        return isinstance(sock, ssl.SSLSocket) and bool(sock.session_reused)
+
+    def tls_session(self) -> ssl.SSLSession | None:
+        """The TLS session worth saving for resumption (one with a ticket), if any."""
+        sock = self._sock
+        if not isinstance(sock, ssl.SSLSocket):
+            return None
+        session = sock.session
+        if session is None or not session.has_ticket:
+            return None
+        return session
+
+    # -- closing ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the descriptor: no I/O that can block, safe from a finaliser. A plain close
+        sends no TLS close_notify and does not shut a forked parent's socket down."""
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+    def abort(self) -> None:
+        """Shut the socket down, then close it: wakes a thread blocked reading it (a plain
+        close of a descriptor another thread is blocked on does not, on Linux)."""
+        sock = self._sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except (OSError, ValueError):
+                pass
+        self.close()
+
+    @property
+    def is_closed(self) -> bool:
+        return self._sock is None
