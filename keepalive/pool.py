@@ -115,7 +115,8 @@ class ConnectionPool:
         # wakes one waiter that can use it instead of every thread (no thundering herd).
         self._conds: dict[PoolKey, threading.Condition] = {}
         self._waiting: dict[PoolKey, int] = {}
-        self._idle: dict[PoolKey, list[tuple[HTTPConnection, float]]] = {}
+        # Idle stacks hold (connection, expires_at, released_at) on the pool's clock.
+        self._idle: dict[PoolKey, list[tuple[HTTPConnection, float, float]]] = {}
         self._active: dict[HTTPConnection, PoolKey] = {}
         # Connections whose response was dropped unread; appended by finalisers without
         # a lock (deque.append is atomic), emptied under the lock.
@@ -124,6 +125,11 @@ class ConnectionPool:
         self._open_total = 0
         self._idle_total = 0
         self._next_expiry = float("inf")  # no idle connection expires before this
+        # What the pool has learned of each origin's idle timeout (docs/design.md, rule 5):
+        # the longest idle time a reused connection survived, and the shortest after which
+        # one was found closed (above the former). See _learn_dead.
+        self._survived: dict[PoolKey, float] = {}
+        self._dead_after: dict[PoolKey, float] = {}
         self._waiters = 0
         self._closed = False
         self._opened = self._closed_count = self._reused = self._requests = self._retries = 0
@@ -176,10 +182,12 @@ class ConnectionPool:
         force_new = False
         attempt = 0
         while True:
-            conn = self._acquire(key, limits.pool, force_new, verify, cert)
+            conn, idle = self._acquire(key, limits.pool, force_new, verify, cert)
             try:
                 response = conn.request(method, target, pairs, request_body, timeout=limits)
             except ServerDisconnected as exc:
+                if exc.reused:
+                    self._learn_dead(key, idle)
                 # The keep-alive race (reuse rule 6): the server closed a reused connection
                 # as we sent on it. Safe to send again only when idempotent and replayable.
                 if not (
@@ -198,8 +206,12 @@ class ConnectionPool:
                     self._reused -= 1
                 logger.debug("retrying %s %s on a new connection after %s", method, url, exc)
                 continue
-            if response.reused and logger.isEnabledFor(logging.DEBUG):
-                logger.debug("reused %r for %s %s", conn, method, url)
+            if response.reused:
+                # Lock-free: a lost update under a race only delays what is learned.
+                if idle > self._survived.get(key, 0.0):
+                    self._survived[key] = idle
+                if logger.isEnabledFor(logging.DEBUG):
+                    logger.debug("reused %r for %s %s", conn, method, url)
             return response
 
     def stats(self) -> dict[str, int]:
@@ -223,7 +235,7 @@ class ConnectionPool:
         with self._lock:
             self._closed = True
             for key, stack in self._idle.items():
-                for conn, _ in stack:
+                for conn, _, _ in stack:
                     self._retire(conn, key, "the pool was closed")
             self._idle.clear()
             self._idle_total = 0
@@ -278,9 +290,13 @@ class ConnectionPool:
                     # from the response's arrival, so our request never meets its close.
                     left = hint - 1.0 - end.since_head
                     expiry = left if expiry is None else min(expiry, left)
+                learned = self._dead_after.get(key)
+                if learned is not None:
+                    limit = _learned_limit(learned)
+                    expiry = limit if expiry is None else min(expiry, limit)
                 expires_at = now + expiry if expiry is not None else float("inf")
                 if expires_at > now:
-                    self._idle.setdefault(key, []).append((conn, expires_at))
+                    self._idle.setdefault(key, []).append((conn, expires_at, now))
                     self._idle_total += 1
                     if expires_at < self._next_expiry:
                         self._next_expiry = expires_at
@@ -306,26 +322,57 @@ class ConnectionPool:
         force_new: bool,
         verify: tls.VerifyLike | None,
         cert: tls.CertLike,
-    ) -> HTTPConnection:
+    ) -> tuple[HTTPConnection, float]:
+        """A connection for ``key`` and how long it had been idle (0.0 for a new one)."""
         while True:
-            conn = self._checkout(key, pool_timeout, force_new)
+            conn, idle = self._checkout(key, pool_timeout, force_new)
             if conn is None:
-                return self._new_connection(key, verify, cert)
+                return self._new_connection(key, verify, cert), 0.0
             # The stale probe is a syscall: it runs outside the lock (the connection is
             # counted as active meanwhile, so no one else can take it).
             if not conn.has_peer_closed():
-                return conn
+                return conn, idle
+            self._learn_dead(key, idle)
             with self._lock:
                 self._requests -= 1
                 self._reused -= 1
                 if self._active.pop(conn, None) is not None:
                     self._retire(conn, key, "closed by the server while idle")
 
+    def _learn_dead(self, key: PoolKey, idle: float) -> None:
+        """A connection of ``key`` idle for ``idle`` seconds was found closed by the server.
+
+        Most servers close idle connections after a fixed time without saying so (no
+        ``Keep-Alive`` hint), and a request sent just then fails (the race of rule 6). The
+        shortest such idle time bounds the server's timeout from above; from then on idle
+        connections of this origin are retired safely before it (``_learned_limit``). An
+        observation at or below an idle time some reused connection survived contradicts
+        a fixed timeout (the server closed for another reason) and is not learned.
+        """
+        if idle <= self._survived.get(key, 0.0):
+            return
+        with self._lock:
+            known = self._dead_after.get(key)
+            if known is not None and known <= idle:
+                return
+            self._dead_after[key] = idle
+        logger.debug(
+            "learned: %s://%s:%s closes idle connections within %.3f s; retiring them after "
+            "%.3f s",
+            key[0], key[1], key[2], idle, _learned_limit(idle),
+        )  # fmt: skip
+
+    def idle_timeouts(self) -> dict[str, float]:
+        """Per origin, the shortest idle time after which the server was seen to close a
+        connection (learned, not announced); idle connections are retired before it."""
+        with self._lock:
+            return {f"{k[0]}://{k[1]}:{k[2]}": v for k, v in self._dead_after.items()}
+
     def _checkout(
         self, key: PoolKey, pool_timeout: float | None, force_new: bool
-    ) -> HTTPConnection | None:
-        """Under the lock: an idle connection of ``key`` (now active), or None when a slot
-        for a new one was reserved; waits for either up to ``pool_timeout`` (rule 7)."""
+    ) -> tuple[HTTPConnection | None, float]:
+        """Under the lock: an idle connection of ``key`` (now active) and its idle time, or
+        None when a slot for a new one was reserved; waits up to ``pool_timeout`` (rule 7)."""
         deadline: float | None = None
         with self._lock:
             if self._closed:
@@ -341,22 +388,27 @@ class ConnectionPool:
                     if force_new:
                         # After a keep-alive race, the idle siblings are suspect too and
                         # their slots are better spent on a new connection.
-                        conn, _ = stack.pop(0)
+                        conn = stack.pop(0)[0]
                         self._idle_total -= 1
                         self._retire(conn, key, "retired after a sibling met a closed socket")
                         continue
-                    conn, expires_at = stack.pop()
+                    conn, expires_at, released_at = stack.pop()
                     self._idle_total -= 1
                     if expires_at <= now:
                         self._retire(conn, key, "expired")
                         continue
+                    idle = now - released_at
+                    learned = self._dead_after.get(key)
+                    if learned is not None and idle >= _learned_limit(learned):
+                        self._retire(conn, key, "idle near the server's learned timeout")
+                        continue
                     self._active[conn] = key
                     self._requests += 1
                     self._reused += 1
-                    return conn
+                    return conn, idle
                 if self._reserve_slot(key):
                     self._requests += 1
-                    return None
+                    return None, 0.0
                 # Limits reached: wait for a release or a freed slot (rule 7).
                 # Waiting is measured in real time; the injectable clock rules expiry only.
                 real_now = time.monotonic()
@@ -488,7 +540,7 @@ class ConnectionPool:
             return False
         key = victim[1]
         stack = self._idle[key]
-        conn, _ = stack.pop(0)
+        conn = stack.pop(0)[0]
         if not stack:
             del self._idle[key]
         self._idle_total -= 1
@@ -511,7 +563,7 @@ class ConnectionPool:
         self._lock = threading.Lock()
         self._conds = {}
         self._waiting = {}
-        inherited = [c for stack in self._idle.values() for c, _ in stack] + list(self._active)
+        inherited = [e[0] for stack in self._idle.values() for e in stack] + list(self._active)
         self._idle = {}
         self._active = {}
         self._dropped = collections.deque()
@@ -524,3 +576,11 @@ class ConnectionPool:
             # its TLS state stay intact (no shutdown(), no close_notify). The pool no
             # longer knows these connections, so their reports are ignored.
             conn.close()
+
+
+def _learned_limit(dead_after: float) -> float:
+    """How long an idle connection may wait when the server was seen to close one after
+    ``dead_after`` seconds: a safety margin below it (a second, or a quarter for long
+    timeouts, as for a ``Keep-Alive`` hint), never less than half of it."""
+    limit = dead_after - max(1.0, dead_after / 4)
+    return limit if limit >= dead_after / 2 else dead_after / 2

@@ -1124,3 +1124,114 @@ def test_logging_tells_the_story_at_debug(
     retries = [r for r in caplog.records if "retrying" in r.getMessage()]
     assert len(retries) == 1 and retries[0].levelno == logging.DEBUG
     assert racy.url.split("//")[1] in retries[0].getMessage()
+
+
+# -- the core split's regressions and the learned idle timeout -------------------------------
+
+
+def test_keepalive_hint_counts_from_the_responses_arrival(make_server: MakeServer) -> None:
+    """A streamed body read late: the server's idle deadline started when it answered, not
+    when the caller finished reading (a Node server with timeout=5 was reused 5.5 s after
+    its response)."""
+    srv = make_server(lambda req, side: Reply(200, [("Keep-Alive", "timeout=2")], naming(req)))
+    with ConnectionPool() as pool:
+        first = pool.request("GET", f"{srv.url}/1")
+        time.sleep(1.2)  # the hint allows 2 - 1 = 1 s from the response's arrival
+        first.read()
+        second = get(pool, f"{srv.url}/2")
+        assert not second.reused and second.connection_id != first.connection_id
+        stats = consistent_stats(pool)
+        assert stats["closed"] == 1 and stats["retries"] == 0
+
+
+def test_idempotency_key_given_as_bytes_is_seen(
+    make_server: MakeServer, pool: ConnectionPool
+) -> None:
+    srv = make_server(dies_on_reuse())
+    get(pool, f"{srv.url}/a")
+    resp = pool.request(
+        "POST", f"{srv.url}/p", headers=[(b"Idempotency-Key", b"k-2")], body=b"payload"
+    )
+    assert resp.read() == b"POST /p conn=2payload"
+    assert pool.stats()["retries"] == 1
+
+
+def test_the_race_raises_server_disconnected_for_a_post(
+    make_server: MakeServer, pool: ConnectionPool
+) -> None:
+    srv = make_server(dies_on_reuse(reset=True))
+    get(pool, f"{srv.url}/a")
+    with pytest.raises(keepalive.ServerDisconnected) as info:
+        pool.request("POST", f"{srv.url}/p", body=b"payload")
+    assert info.value.reused and info.value.may_have_been_processed
+
+
+class IdleTimeoutApp:
+    """A server that silently closes connections idle for ``timeout`` or more on the test's
+    fake clock, discovered only when the next request arrives (the keep-alive race, every
+    time it applies); no Keep-Alive hint, like most servers."""
+
+    def __init__(self, clock: FakeClock, timeout: float) -> None:
+        self.clock = clock
+        self.timeout = timeout
+        self.last_answer: dict[int, float] = {}
+
+    def __call__(self, req: ReceivedRequest, side: ServerSide) -> Reply | None:
+        last = self.last_answer.get(req.connection)
+        if last is not None and self.clock.now - last >= self.timeout:
+            side.close()
+            return None
+        self.last_answer[req.connection] = self.clock.now
+        return Reply(200, body=naming(req) + req.body)
+
+
+def test_the_pool_learns_an_origins_idle_timeout(make_server: MakeServer) -> None:
+    clock = FakeClock()
+    app = IdleTimeoutApp(clock, timeout=4.5)
+    srv = make_server(app)
+    with ConnectionPool(clock=clock, keepalive_expiry=None) as pool:
+        get(pool, f"{srv.url}/a")
+        clock.advance(5.0)
+        with pytest.raises(keepalive.ServerDisconnected):  # the first race: nothing known
+            pool.request("POST", f"{srv.url}/p", body=b"1")
+        assert pool.idle_timeouts() == {f"http://127.0.0.1:{srv.port}": 5.0}
+        failures = 0
+        for step in [4.6, 3.0, 4.0, 5.5, 3.7, 4.4, 6.0, 1.0, 4.49, 3.76]:
+            get(pool, f"{srv.url}/g")
+            clock.advance(step)
+            try:
+                resp = pool.request("POST", f"{srv.url}/p", body=b"2")
+                assert resp.read().endswith(b"2")
+            except keepalive.ServerDisconnected:
+                failures += 1
+        assert failures == 0, "no POST may meet the race once the timeout was learned"
+        # Connections idle below the learned limit (5 - 1.25 s) are still reused.
+        get(pool, f"{srv.url}/g")
+        clock.advance(3.0)
+        assert get(pool, f"{srv.url}/r").reused
+        consistent_stats(pool)
+
+
+def test_a_close_contradicted_by_a_longer_survival_is_not_learned(
+    make_server: MakeServer,
+) -> None:
+    clock = FakeClock()
+    closes = {"next": False}
+
+    def app(req: ReceivedRequest, side: ServerSide) -> Reply | None:
+        if closes["next"] and req.index_on_connection > 1:
+            closes["next"] = False
+            side.close()  # a close for some other reason than idleness
+            return None
+        return Reply(200, body=naming(req))
+
+    srv = make_server(app)
+    with ConnectionPool(clock=clock, keepalive_expiry=None) as pool:
+        get(pool, f"{srv.url}/a")
+        clock.advance(10.0)
+        assert get(pool, f"{srv.url}/b").reused  # survived 10 s idle
+        clock.advance(2.0)
+        closes["next"] = True
+        get(pool, f"{srv.url}/c")  # the race at 2 s: retried, and not learned
+        assert pool.idle_timeouts() == {}
+        assert pool.stats()["retries"] == 1

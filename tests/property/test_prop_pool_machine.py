@@ -515,7 +515,7 @@ class PoolMachine(RuleBasedStateMachine):
         streams = [
             conn._stream
             for stack in self.pool._idle.values()
-            for conn, _ in stack
+            for conn, *_ in stack
             if conn.id in ids and conn._stream is not None
         ]
         assert len(streams) == 1, f"the pool does not hold idle connection {ids} at {origin}"
