@@ -4,7 +4,7 @@ from ._version import __version__
 from .api import delete, get, head, options, patch, post, put, request
 from .auth import Auth, BasicAuth, BearerAuth, DigestAuth
 from .connection import ConnectionState, HTTPConnection, Proxy, RawResponse
-from .cookies import CookieJar
+from .cookies import CookieJar, DomainPolicy
 from .exceptions import (
     ConnectError,
     ConnectTimeout,
@@ -22,6 +22,7 @@ from .exceptions import (
     ReadTimeout,
     RemoteProtocolError,
     ResponseClosed,
+    RetryError,
     ServerDisconnected,
     StreamConsumed,
     TimeoutError,
@@ -33,6 +34,7 @@ from .exceptions import (
 from .models import Headers, Timeout, Timings
 from .pool import ConnectionPool
 from .response import Request, Response
+from .retry import Retry
 from .session import Session
 
 __all__ = [
@@ -45,6 +47,7 @@ __all__ = [
     "ConnectionState",
     "CookieConflict",
     "CookieJar",
+    "DomainPolicy",
     "DecodingError",
     "DigestAuth",
     "HTTPConnection",
@@ -65,6 +68,8 @@ __all__ = [
     "Request",
     "Response",
     "ResponseClosed",
+    "Retry",
+    "RetryError",
     "ServerDisconnected",
     "Session",
     "StreamConsumed",

@@ -30,6 +30,7 @@ __all__ = [
     "ReadTimeout",
     "RemoteProtocolError",
     "ResponseClosed",
+    "RetryError",
     "ServerDisconnected",
     "StreamConsumed",
     "TLSError",
@@ -168,3 +169,11 @@ class RetryError(KeepaliveError):
         super().__init__(message)
         self.response = response
         self.reason = reason
+
+
+import json as _json  # noqa: E402 - appended with the class below; belongs with the imports
+
+
+class JSONDecodeError(DecodingError, _json.JSONDecodeError):
+    """``Response.json()`` found no valid JSON; also a ``json.JSONDecodeError`` (so a
+    ``ValueError``), built as one: ``JSONDecodeError(msg, doc, pos)``."""

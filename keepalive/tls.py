@@ -3,7 +3,7 @@
 ``ssl.create_default_context()`` loads the whole CA store (~16 ms), so no context is built
 until the first https connection needs it, and equal settings share one context. The last
 resumable session per (context, host, port) is remembered and offered to the next new
-connection (SPEC.md rule 10).
+connection (docs/design.md, reuse rule 10).
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ _contexts_lock = threading.Lock()
 
 
 def tls_key(verify: VerifyLike, cert: CertLike) -> tuple[object, ...]:
-    """A hashable identity of the TLS settings; it joins the pool key (SPEC.md rule 2).
+    """A hashable identity of the TLS settings; it joins the pool key (docs/design.md,
+    reuse rule 2).
 
     A caller's own ``SSLContext`` is keyed by identity: two contexts are never assumed equal.
     """

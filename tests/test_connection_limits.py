@@ -228,7 +228,7 @@ def test_pool_close_wakes_a_reader_blocked_in_another_thread(make_server: MakeSe
     def reader() -> None:
         try:
             resp.read()
-        except BaseException as exc:  # noqa: BLE001 - recorded for the assertion
+        except BaseException as exc:  # recorded for the assertion
             errors.append(exc)
 
     thread = threading.Thread(target=reader)

@@ -1,4 +1,4 @@
-"""ConnectionPool over real loopback sockets: the pool's side of SPEC.md "Connection reuse".
+"""ConnectionPool over real loopback sockets: the pool's side of the reuse rules in docs/design.md.
 
 Reuse and pool keys, LIFO order, stale connections and the keep-alive race (scripted so it
 happens every time), server hints, expiry, limits under threads, release, fork, statistics

@@ -5,7 +5,7 @@ servers as :class:`Profile` objects in ``PROFILES``; ``conftest.py`` runs each t
 profile. A profile states what we measured about the server (see ``docs/servers.md``): when
 it closes an idle connection, how many requests one connection may carry, whether TLS
 sessions resume. The expectations below are computed from those facts and from the
-``Keep-Alive`` hint the server actually sent, following SPEC.md's reuse rules:
+``Keep-Alive`` hint the server actually sent, following the reuse rules of docs/design.md:
 
 - a hint of ``timeout=1`` or less means the client keeps no connection (rule 5), so every
   request opens a new one;
@@ -152,7 +152,7 @@ def server_count(server: Server, request_id: str) -> int:
 
 
 def check_stats(stats: Mapping[str, int]) -> None:
-    """The counters SPEC.md names exist and agree: open = idle + active."""
+    """The counters docs/design.md names exist and agree: open = idle + active."""
     for key in ("opened", "closed", "reused", "requests", "retries", "idle", "active"):
         assert key in stats, f"stats() lacks {key!r}: {stats}"
     assert stats["opened"] - stats["closed"] == stats["idle"] + stats["active"], stats

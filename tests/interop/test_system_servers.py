@@ -3,7 +3,7 @@
 Both run as our own child processes on loopback ports with generated configs: nginx with
 ``keepalive_timeout 1s 1; keepalive_requests 3;`` and apache2 with ``KeepAliveTimeout 1``,
 ``MaxKeepAliveRequests 4``; plus a 3 s variant of each, where a ``Keep-Alive`` hint longer
-than one second lets the client keep connections (SPEC rule 5). apache2 sends its
+than one second lets the client keep connections (docs/design.md, reuse rule 5). apache2 sends its
 ``Keep-Alive: timeout=N, max=M`` hint only to requests that say ``Connection: keep-alive``,
 so the ``-ka`` profiles send that header. See docs/servers.md.
 """

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 import keepalive
 
 MiB = 1 << 20
-DRAIN_LIMIT = 64 * 1024  # SPEC.md rule 8: an unread remainder up to this is drained
+DRAIN_LIMIT = 64 * 1024  # docs/design.md, reuse rule 8: an unread remainder up to this is drained
 
 TOKEN_CHARS = "!#$%&'*+-.^_`|~" + string.digits + string.ascii_letters
 VCHAR = "".join(chr(c) for c in range(0x21, 0x7F))
@@ -267,7 +267,8 @@ class ResponseSpec:
 
     @property
     def retires_connection(self) -> bool:
-        """Ends the connection by itself, whatever came before (SPEC.md rule 1 and 5)."""
+        """Ends the connection by itself, whatever came before (docs/design.md, reuse
+        rules 1 and 5)."""
         if self.server_closes:
             return True
         return self.hint is not None and self.hint.timeout is not None and self.hint.timeout <= 1.0

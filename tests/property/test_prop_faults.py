@@ -1,4 +1,4 @@
-"""Property 5 (faults): a broken exchange raises a SPEC.md error, in time, and harms nothing.
+"""Property 5 (faults): a broken exchange raises a documented error in time, harming nothing.
 
 The server answers one request (on a fresh or a reused connection, for a GET, a POST, a
 POST with an Idempotency-Key or a PUT) with a well-formed response that it breaks at a
@@ -8,7 +8,7 @@ whole response followed by stray bytes (maybe a whole bogus response). The respo
 whole, or in part and then closed.
 
 The client must raise ``RemoteProtocolError`` or ``ReadTimeout`` and nothing else, within
-the read timeout, and retry only what SPEC.md rule 6 allows (a request that met a dead
+the read timeout, and retry only what docs/design.md, reuse rule 6 allows (a request that met a dead
 *reused* connection before any response byte, if idempotent); afterwards the pool serves
 the next request correctly and no file descriptor is left open.
 """
@@ -170,7 +170,7 @@ def test_faults_raise_spec_errors_in_time_and_leave_the_pool_healthy(
             if fault.kind == "stall":
                 assert isinstance(error, keepalive.ReadTimeout)
         elif stats["retries"]:
-            # SPEC.md rule 6: only a reused connection, dead before any response byte,
+            # docs/design.md, reuse rule 6: only a reused connection, dead before any response byte,
             # carrying an idempotent request, is retried, once, on a new connection.
             assert scenario.warm and scenario.idempotent
             assert fault.kind in ("close", "reset") and fault.at == 0

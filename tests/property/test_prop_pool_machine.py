@@ -15,12 +15,13 @@ After every step the real pool's ``stats()``, the connection each response came 
 equal the model's; ``active + idle`` stays within the limits; a request that finds the
 limits reached raises ``PoolTimeout``; every body is the one its server sent.
 
-A close or stray bytes on an idle connection must be seen by the stale check (SPEC.md
-rule 4): the rule waits until they have reached the client's socket, so there is no race
-in it. The race is its own rule: the server reads the request and closes unanswered; the
-pool must retry exactly the requests rule 6 allows, once, on a new connection. The model
-keeps several "worlds" only where SPEC.md leaves a choice (which of two equally due idle
-connections is evicted) and asks the real pool which one it made.
+A close or stray bytes on an idle connection must be seen by the stale check
+(docs/design.md, reuse rule 4): the rule waits until they have reached the client's
+socket, so there is no race in it. The race is its own rule: the server reads the request
+and closes unanswered; the pool must retry exactly the requests rule 6 allows, once, on a
+new connection. The model keeps several "worlds" only where docs/design.md leaves a choice
+(which of two equally due idle connections is evicted) and asks the real pool which one it
+made.
 
 A run must reach every transition in ``EXERCISED`` at least once, or the test fails.
 """
@@ -209,7 +210,7 @@ class Model:
             conn = stack.pop()
             if conn.dead:
                 # The close (or the bytes) has reached the socket (the rules wait for it):
-                # the stale check must discard the connection (SPEC.md rule 4).
+                # the stale check must discard the connection (docs/design.md, reuse rule 4).
                 world.closed += 1
                 world.notes.append("the stale check discarded a closed or dirty connection")
                 continue
@@ -240,7 +241,8 @@ class Model:
             return [(self, "wait")]
         worlds = [self]
         if self.total >= self.max_connections:
-            # Room is made by closing the idle connection due soonest (SPEC.md rule 7);
+            # Room is made by closing the idle connection due soonest (docs/design.md,
+            # reuse rule 7);
             # which of several equally due ones is not specified, so each is a world.
             bottoms = [s[0] for s in self.idle.values() if s]
             if not bottoms:
@@ -279,7 +281,8 @@ class Model:
         if spec.max_hint is not None:
             conn.requests_left = spec.max_hint
         elif conn.requests_left is not None:
-            conn.requests_left -= 1  # max=M counts the requests still allowed (SPEC.md rule 5)
+            # max=M counts the requests still allowed (docs/design.md, reuse rule 5)
+            conn.requests_left -= 1
         if spec.hint is not None and spec.hint.timeout is not None:
             conn.timeout_hint = spec.hint.timeout
         keep = (
@@ -534,8 +537,8 @@ class PoolMachine(RuleBasedStateMachine):
 
         The last is the race no stale check can see: the server times the connection out
         just as the client reuses it, so the request goes out and meets the close
-        (SPEC.md rule 6). For the others the rule waits until the client's socket has them,
-        so the stale check must see them (rule 4).
+        (docs/design.md, reuse rule 6). For the others the rule waits until the client's
+        socket has them, so the stale check must see them (rule 4).
         """
         which, action = act
         candidates = self.idle_everywhere()

@@ -1,7 +1,7 @@
 """Property 3 (sequence over one socket): the pool opens a connection exactly when it must.
 
 A random sequence of 1 to 20 exchanges with one origin, each response read to its end,
-partly (then closed) or not at all (closed at once). A small model follows SPEC.md: the
+partly (then closed) or not at all (closed at once). A small model follows docs/design.md: the
 next request reuses the idle connection unless the last response retired it (close
 delimited body, ``Connection: close``, HTTP/1.0, a ``Keep-Alive: max=`` count used up, a
 ``timeout=`` hint of one second or less, an unread remainder over 64 KiB). The client's
@@ -54,7 +54,7 @@ def exchanges(draw: st.DrawFn) -> Exchange:
 
 
 class OneSocketModel:
-    """Which connection the next request goes out on, per SPEC.md's reuse rules."""
+    """Which connection the next request goes out on, per the reuse rules of docs/design.md."""
 
     def __init__(self) -> None:
         self.opened = 0
