@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from .exceptions import LocalProtocolError
 from .models import Headers
+from .urls import split_url
 
 __all__ = ["Auth", "AuthLike", "BasicAuth", "BearerAuth", "DigestAuth", "coerce_auth"]
 
@@ -234,12 +235,13 @@ def _wire_bytes(value: str) -> bytes:
 
 
 def _split_url(url: str) -> tuple[str, str]:
-    """(origin, request-target) of an absolute URL."""
-    parts = urllib.parse.urlsplit(url)
-    target = parts.path or "/"
-    if parts.query:
-        target += "?" + parts.query
-    return f"{parts.scheme.lower()}://{parts.netloc.lower()}", target
+    """(origin, request-target) of an absolute URL.
+
+    The origin is normalised (RFC 6454: scheme, host, port with the default filled in), so
+    ``http://h`` and ``http://H:80`` share one remembered challenge.
+    """
+    scheme, host, port, target = split_url(url)
+    return f"{scheme}://{host}:{port}", target
 
 
 class _NonceState:

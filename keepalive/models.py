@@ -2,19 +2,36 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Union
 
-__all__ = ["Headers", "HeadersLike", "Timeout", "TimeoutLike", "Timings"]
+from .exceptions import InvalidArgument, InvalidArgumentType
+
+__all__ = ["Headers", "HeadersLike", "Timeout", "TimeoutLike", "Timings", "check_seconds"]
 
 HeadersLike = Union["Headers", Mapping[str, str], Iterable[tuple[str, str]]]
 
 
-def _text(value: str | bytes) -> str:
+def _field(name: str | bytes, value: str | bytes) -> tuple[str, str]:
+    """``(name, value)`` as text; anything but ``str``/``bytes`` raises ``InvalidArgumentType``
+    naming the header (requests raises ``InvalidHeader`` there), so a stray ``int`` fails
+    here, before any socket is opened, and not as an ``AttributeError`` deep in the writer."""
+    if type(name) is str and type(value) is str:  # the common case, checked first
+        return name, value
+    if not isinstance(name, str | bytes):
+        raise InvalidArgumentType(
+            f"header name {name!r} must be str or bytes, not {type(name).__name__}"
+        )
     # Header bytes on the wire are ISO-8859-1 (RFC 9110 section 5.5); decoding that way
     # never fails and round-trips every byte.
-    return value if isinstance(value, str) else value.decode("latin-1")
+    text = name if isinstance(name, str) else name.decode("latin-1")
+    if not isinstance(value, str | bytes):
+        raise InvalidArgumentType(
+            f"header {text!r}: value {value!r} must be str or bytes, not {type(value).__name__}"
+        )
+    return text, value if isinstance(value, str) else value.decode("latin-1")
 
 
 class Headers(MutableMapping[str, str]):
@@ -53,8 +70,8 @@ class Headers(MutableMapping[str, str]):
 
     def add(self, name: str | bytes, value: str | bytes) -> None:
         """Append a field, keeping any earlier field of the same name."""
-        n = _text(name)
-        self._items.append((n.lower(), n, _text(value)))
+        n, v = _field(name, value)
+        self._items.append((n.lower(), n, v))
 
     def get_list(self, name: str) -> list[str]:
         """Every value of ``name``, in order; empty when absent."""
@@ -87,10 +104,10 @@ class Headers(MutableMapping[str, str]):
         return values[0] if len(values) == 1 else ", ".join(values)
 
     def __setitem__(self, name: str, value: str) -> None:
-        n = _text(name)
+        n, v = _field(name, value)
         key = n.lower()
         self._items = [item for item in self._items if item[0] != key]
-        self._items.append((key, n, _text(value)))
+        self._items.append((key, n, v))
 
     def __delitem__(self, name: str) -> None:
         key = name.lower()
@@ -164,11 +181,40 @@ class _Unset:
 UNSET: Any = _Unset()
 
 
+def check_seconds(name: str, value: object) -> float | None:
+    """A validated time limit: a number of seconds ``>= 0``, or None for no limit.
+
+    ``inf`` means no limit too (it is normalised to None: sockets and locks cannot wait
+    forever by number, and ``settimeout(inf)`` raises ``OverflowError``). A finite value
+    too large for the platform's waits, NaN, a negative number, a bool or a string is a
+    caller error naming ``name``.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidArgumentType(
+            f"{name}={value!r}: give a number of seconds or None, not {type(value).__name__}"
+        )
+    if value == _INF:
+        return None
+    if not 0 <= value <= _WAIT_MAX:  # False for NaN as well
+        raise InvalidArgument(
+            f"{name}={value!r} must be a number of seconds >= 0 (at most {_WAIT_MAX:.0f}), "
+            "or None for no limit"
+        )
+    return value
+
+
+_INF = float("inf")
+_WAIT_MAX = threading.TIMEOUT_MAX  # the longest wait a lock or socket accepts
+
+
 class Timeout:
-    """Time limits per phase in seconds (``None`` = no limit).
+    """Time limits per phase in seconds (``None`` or ``inf`` = no limit).
 
     ``Timeout(5.0)`` sets all four; keywords set one phase each and default to
-    ``connect=10, read=60, write=60, pool=10``.
+    ``connect=10, read=60, write=60, pool=10``. Bad values raise ``InvalidArgument``
+    (``InvalidArgumentType`` for a non-number) naming the phase.
     """
 
     __slots__ = ("connect", "pool", "read", "write")
@@ -182,25 +228,37 @@ class Timeout:
         write: float | None = UNSET,
         pool: float | None = UNSET,
     ) -> None:
-        def pick(value: float | None, default: float) -> float | None:
-            if value is not UNSET:
-                return value
-            return default if timeout is UNSET else timeout
+        every = UNSET if timeout is UNSET else check_seconds("timeout", timeout)
 
-        self.connect: float | None = pick(connect, 10.0)
-        self.read: float | None = pick(read, 60.0)
-        self.write: float | None = pick(write, 60.0)
-        self.pool: float | None = pick(pool, 10.0)
-        for phase in ("connect", "read", "write", "pool"):
-            value = getattr(self, phase)
-            if value is not None and (not isinstance(value, int | float) or value < 0):
-                raise ValueError(f"timeout {phase}={value!r} must be a number >= 0 or None")
+        def pick(phase: str, value: float | None, default: float) -> float | None:
+            if value is not UNSET:
+                return check_seconds(f"timeout {phase}", value)
+            return default if every is UNSET else every
+
+        self.connect: float | None = pick("connect", connect, 10.0)
+        self.read: float | None = pick("read", read, 60.0)
+        self.write: float | None = pick("write", write, 60.0)
+        self.pool: float | None = pick("pool", pool, 10.0)
 
     @classmethod
     def coerce(cls, value: TimeoutLike) -> Timeout:
-        """Accept a ``Timeout``, one number for every phase, or ``None`` for no limits."""
+        """Accept a ``Timeout``, one number for every phase, ``None`` for no limits, or a
+        ``(connect, read)`` tuple as requests takes it.
+
+        In the tuple form the read limit also bounds writes (requests applies its read
+        timeout to every socket operation after connecting) and the connect limit also
+        bounds the wait for a pooled connection (getting one is part of connecting).
+        """
         if isinstance(value, Timeout):
             return value
+        if isinstance(value, tuple):
+            if len(value) != 2:
+                raise InvalidArgument(
+                    f"timeout={value!r}: a tuple must be (connect, read), "
+                    f"not {len(value)} values; use keepalive.Timeout for more phases"
+                )
+            connect, read = value
+            return cls(connect=connect, read=read, write=read, pool=connect)
         return cls(value)
 
     def __eq__(self, other: object) -> bool:
@@ -223,5 +281,5 @@ class Timeout:
         )
 
 
-TimeoutLike = Union[Timeout, float, None]
+TimeoutLike = Union[Timeout, float, tuple[float | None, float | None], None]
 DEFAULT_TIMEOUT = Timeout()

@@ -54,8 +54,14 @@ from ._request import (
     make_body,
 )
 from .connection import CycleEnd, HTTPConnection, Proxy, RawResponse
-from .exceptions import PoolClosed, PoolTimeout, ServerDisconnected
-from .models import DEFAULT_TIMEOUT, Headers, Timeout, TimeoutLike
+from .exceptions import (
+    InvalidArgument,
+    InvalidArgumentType,
+    PoolClosed,
+    PoolTimeout,
+    ServerDisconnected,
+)
+from .models import DEFAULT_TIMEOUT, Headers, Timeout, TimeoutLike, check_seconds
 from .urls import split_url
 
 __all__ = ["IDEMPOTENT_METHODS", "ConnectionPool", "PoolKey"]
@@ -96,10 +102,11 @@ class ConnectionPool:
         receive_buffer_size: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if max_connections < 1 or max_connections_per_host < 1:
-            raise ValueError("max_connections and max_connections_per_host must be >= 1")
-        if retries < 0:
-            raise ValueError("retries must be >= 0")
+        _check_count("max_connections", max_connections, 1)
+        _check_count("max_connections_per_host", max_connections_per_host, 1)
+        _check_count("retries", retries, 0)
+        if keepalive_expiry is not None:
+            keepalive_expiry = check_seconds("keepalive_expiry", keepalive_expiry)
         self.max_connections = max_connections
         self.max_connections_per_host = max_connections_per_host
         self.keepalive_expiry = keepalive_expiry
@@ -584,3 +591,10 @@ def _learned_limit(dead_after: float) -> float:
     timeouts, as for a ``Keep-Alive`` hint), never less than half of it."""
     limit = dead_after - max(1.0, dead_after / 4)
     return limit if limit >= dead_after / 2 else dead_after / 2
+
+
+def _check_count(name: str, value: object, least: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidArgumentType(f"{name} must be an int, not {type(value).__name__}")
+    if value < least:
+        raise InvalidArgument(f"{name} must be >= {least}, not {value}")

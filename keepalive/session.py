@@ -5,13 +5,27 @@ call into pool requests: it builds the URL and body, adds cookies and auth, foll
 redirects (draining each redirect body so its connection is reused), answers a Digest
 challenge over the same kept-alive connection, and decodes the content. Proxy settings
 from the environment are read once, when the session is made.
+
+Credentials and redirects (docs/design.md, security defaults). The caller's credentials are
+meant for the origin the caller named: ``auth=`` (per request or on the session, a tuple or
+an ``Auth``), ``user:password@`` in the URL, ``Authorization``, ``Cookie`` and
+``Proxy-Authorization`` headers (per request or on the session), and cookies the caller set
+for every host (``cookies=`` per request, or on the session with no domain). They follow a
+redirect only within that origin (scheme, host, port; RFC 6454), or from ``http`` on port
+80 up to ``https`` on 443 of the same host, as requests allows. The first hop that leaves
+drops them for the rest of the chain, even if a later hop comes back: a server we were sent
+to must not be able to bounce us back to the first origin with a path of its choosing and
+our credentials attached. Cookies servers set keep following their own domain and path
+rules (RFC 6265). None of this costs anything until a redirect happens.
 """
 
 from __future__ import annotations
 
+import http.cookiejar
 import json as jsonlib
 import urllib.request
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import IO, Any, Union
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
@@ -21,12 +35,20 @@ from .auth import Auth, coerce_auth
 from .connection import Proxy
 from .cookies import CookieJar
 from .decoders import ACCEPT_ENCODING
-from .exceptions import InvalidURL, LocalProtocolError, PoolClosed, TooManyRedirects
-from .models import Headers, HeadersLike, Timeout, TimeoutLike
+from .exceptions import (
+    InvalidArgument,
+    InvalidArgumentType,
+    InvalidURL,
+    LocalProtocolError,
+    PoolClosed,
+    RemoteProtocolError,
+    TooManyRedirects,
+)
+from .models import Headers, HeadersLike, Timeout, TimeoutLike, check_seconds
 from .multipart import encode_multipart
 from .pool import ConnectionPool
 from .response import REDIRECT_STATUSES, Request, Response
-from .urls import DEFAULT_PORTS, split_url
+from .urls import DEFAULT_PORTS, split_url, split_userinfo
 
 __all__ = ["Session"]
 
@@ -34,8 +56,8 @@ ParamsLike = Union[Mapping[str, Any], Iterable[tuple[str, Any]], str, bytes, Non
 AuthLike = Union[tuple[str | bytes, str | bytes], Auth, None]
 DataLike = Union[bytes, str, Mapping[str, Any], Iterable[Any], IO[bytes], None]
 
-# Sent per request by the caller; never carried to another origin or down to http
-# (SPEC.md security defaults; RFC 9110 section 15.4 leaves it to the client).
+# The caller's credentials in headers; never carried to another origin or down to http
+# (docs/design.md, security defaults; RFC 9110 section 15.4 leaves it to the client).
 _CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "cookie")
 _BODY_HEADERS = ("content-type", "content-length", "transfer-encoding", "content-encoding")
 _UNSET: Any = object()
@@ -59,7 +81,25 @@ def _header_items(headers: HeadersLike) -> list[tuple[str, Any]]:
         return headers.multi_items()
     if isinstance(headers, Mapping):
         return list(headers.items())
-    return list(headers)
+    try:
+        return [(name, value) for name, value in headers]
+    except (TypeError, ValueError) as exc:  # not iterable, or not pairs
+        raise InvalidArgumentType(
+            f"headers must be a mapping or (name, value) pairs, not {type(headers).__name__}"
+        ) from exc
+
+
+def _check_count(name: str, value: object, minimum: int) -> int:
+    """An ``int`` setting of at least ``minimum``; a caller error naming it otherwise.
+
+    ``bool`` is refused although it is an ``int``: ``retries=False`` means "no retries and
+    no redirects" in urllib3, and silently reading it as 0 would be a different meaning.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgumentType(f"{name}={value!r} must be an int, not {type(value).__name__}")
+    if value < minimum:
+        raise InvalidArgument(f"{name}={value!r} must be >= {minimum}")
+    return value
 
 
 def _parse_proxy(url: str) -> Proxy:
@@ -89,12 +129,107 @@ def _encode_params(params: ParamsLike) -> str:
     if params is None:
         return ""
     if isinstance(params, bytes):
-        return params.decode("ascii")
+        try:
+            return params.decode("ascii").lstrip("?")
+        except UnicodeDecodeError as exc:
+            raise InvalidArgument(
+                f"params={params!r}: a bytes query must be ASCII (percent-encode the rest, "
+                "or pass a dict)"
+            ) from exc
     if isinstance(params, str):
         return params.lstrip("?")
-    items = params.items() if isinstance(params, Mapping) else params
-    flat = [(k, v) for k, v in items if v is not None]
+    try:
+        items = params.items() if isinstance(params, Mapping) else params
+        flat = [(k, v) for k, v in items if v is not None]
+    except (TypeError, ValueError) as exc:  # not iterable, or not pairs
+        raise InvalidArgumentType(
+            "params must be a dict, (name, value) pairs, str or bytes, "
+            f"not {type(params).__name__}"
+        ) from exc
     return urlencode(flat, doseq=True)
+
+
+def _start_of(body: Any) -> int | None:
+    """Where a seekable file body starts, so a re-send can go back there; else None.
+
+    Bytes need no position and iterators have none; only file objects are asked.
+    """
+    if body is None or isinstance(body, bytes | bytearray | memoryview):
+        return None
+    if hasattr(body, "seek") and hasattr(body, "tell"):
+        try:
+            return int(body.tell())
+        except (OSError, ValueError):  # a pipe or socket: seekable in name only
+            return None
+    return None
+
+
+def _keeps_credentials(url: str, next_url: str) -> bool:
+    """Whether the caller's credentials for ``url`` may follow a redirect to ``next_url``.
+
+    Only to the same origin (scheme, host, port; ``split_url`` fills in default ports, so
+    ``http://h`` and ``http://h:80`` are one), or from ``http`` on port 80 up to ``https`` on
+    443 of the same host: the secret already crossed the network in the clear, and sites
+    that redirect every plain request to https would otherwise lose it (requests'
+    ``should_strip_auth`` makes the same exception). Any other scheme change, including
+    https to http, leaves the origin.
+    """
+    here, there = split_url(url), split_url(next_url)
+    if here[:3] == there[:3]:
+        return True
+    return (
+        here.scheme == "http"
+        and there.scheme == "https"
+        and here.host == there.host
+        and here.port == 80
+        and there.port == 443
+    )
+
+
+def _site_cookie_header(cookies: CookieJar, url: str) -> str | None:
+    """The ``Cookie`` value for ``url`` from the jar's cookies that name a domain.
+
+    Cookies a server set always name one (its host, or its ``Domain``) and keep following
+    RFC 6265 matching. Cookies the caller set for every host (domain ``""``) are left out:
+    they are credentials for the origins the caller names, and only a redirect that left
+    the caller's origin comes here, so this copy costs nothing on the common path.
+    """
+    scoped = http.cookiejar.CookieJar(cookies._policy())
+    with cookies._lock():
+        for cookie in cookies.jar:
+            if cookie.domain:
+                scoped.set_cookie(cookie)
+    return CookieJar(scoped).cookie_header(url)
+
+
+@dataclass(slots=True)
+class _Outgoing:
+    """The request of one ``Session.request`` call as it goes out on the current hop.
+
+    Redirects update it in place: method, URL, headers and body per RFC 9110 section 15.4,
+    and, once a hop leaves the caller's origin, the credentials (``trusted`` becomes False
+    and stays so).
+    """
+
+    method: str
+    url: str
+    headers: Headers
+    body: Any
+    body_start: int | None  # where a seekable file body starts, for a re-send
+    extra_cookies: CookieJar | None  # cookies= given with this request
+    auth: Auth | None
+    limits: Timeout
+    verify: tls.VerifyLike | None
+    cert: tls.CertLike
+    trusted: bool = True  # still within the caller's origin: its credentials go along
+
+    def leave_origin(self) -> None:
+        """Drop the caller's credentials for this hop and every later one."""
+        self.trusted = False
+        self.auth = None
+        self.extra_cookies = None
+        for name in _CREDENTIAL_HEADERS:
+            self.headers.pop(name, None)
 
 
 class Session:
@@ -120,6 +255,13 @@ class Session:
         keepalive_expiry: float | None = 30.0,
         retries: int = 1,
     ) -> None:
+        # Caller errors surface here, named, before anything is built.
+        _check_count("max_redirects", max_redirects, 0)
+        _check_count("max_connections", max_connections, 1)
+        _check_count("max_connections_per_host", max_connections_per_host, 1)
+        _check_count("retries", retries, 0)
+        keepalive_expiry = check_seconds("keepalive_expiry", keepalive_expiry)
+        coerce_auth(auth)  # a bad auth= fails now, not on the first request
         self.headers = _default_headers()
         if headers is not None:
             for name, value in _header_items(headers):
@@ -209,101 +351,92 @@ class Session:
     ) -> Response:
         """Send a request; follow redirects; return the response (body read unless ``stream``).
 
-        ``timeout`` omitted uses the session's; ``None`` means no limit at all.
+        ``timeout`` omitted uses the session's; ``None`` means no limit at all. Credentials
+        in ``user:password@`` of the URL are sent as Basic auth when neither ``auth`` nor the
+        session's ``auth`` is set (requests' order), and never as part of the URL.
         """
         if self._closed:
             raise PoolClosed("the session is closed: make a new Session")
+        if not isinstance(method, str):
+            raise InvalidArgumentType(
+                f"method must be a str such as 'GET', not {type(method).__name__}"
+            )
+        if not isinstance(url, str):
+            raise InvalidArgumentType(f"url must be a str, not {type(url).__name__}")
         method = method.upper()
+        url_auth = None
+        if "@" in url:
+            url, url_auth = split_userinfo(url)
         url = self._merge_params(url, params)
         merged = self.headers.copy()
         if headers is not None:
             for name, value in _header_items(headers):
-                if value is None:
-                    merged.pop(name, None)
+                if value is not None:
+                    merged[name] = value  # Headers checks both types
+                elif isinstance(name, str | bytes):
+                    merged.pop(name if isinstance(name, str) else name.decode("latin-1"), None)
                 else:
-                    merged[name] = value
+                    raise InvalidArgumentType(
+                        f"header name {name!r} must be str or bytes, not {type(name).__name__}"
+                    )
         body, content_type = self._encode_body(data, json, files)
         if content_type is not None and "content-type" not in merged:
             merged["Content-Type"] = content_type
         extra_cookies = CookieJar(cookies) if cookies else None
         limits = self.timeout if timeout is _UNSET else Timeout.coerce(timeout)
-        auth_obj = coerce_auth(auth if auth is not None else self.auth)
-        response = self._send_handling_redirects(
-            method, url, merged, body, extra_cookies, auth_obj, limits,
-            allow_redirects, verify, cert,
+        if auth is None:
+            auth = self.auth if self.auth is not None else url_auth
+        outgoing = _Outgoing(
+            method, url, merged, body, _start_of(body), extra_cookies, coerce_auth(auth),
+            limits, verify, cert,
         )  # fmt: skip
+        response = self._send_handling_redirects(outgoing, allow_redirects)
         if not stream:
             response.read()
         return response
 
-    def _send_handling_redirects(
-        self,
-        method: str,
-        url: str,
-        headers: Headers,
-        body: Any,
-        extra_cookies: CookieJar | None,
-        auth: Auth | None,
-        limits: Timeout,
-        allow_redirects: bool,
-        verify: tls.VerifyLike | None,
-        cert: tls.CertLike,
-    ) -> Response:
+    def _send_handling_redirects(self, out: _Outgoing, allow_redirects: bool) -> Response:
         history: list[Response] = []
-        first_origin = split_url(url)[:3]
         while True:
-            same_origin = split_url(url)[:3] == first_origin
-            response = self._send_once(
-                method, url, headers, body, extra_cookies, auth if same_origin else None,
-                limits, verify, cert,
-            )  # fmt: skip
+            response = self._send_once(out)
             if not (allow_redirects and response.status_code in REDIRECT_STATUSES):
                 break
             location = response.headers.get("location")
             if location is None:
                 break
-            if len(history) >= self.max_redirects:
-                response.close()
-                raise TooManyRedirects(
-                    f"more than {self.max_redirects} redirects, the last to {location!r} from {url}"
-                )
+            # Every raise below comes after this close, so an error object the caller keeps
+            # alive never holds a connection (a pool slot) busy.
             response.close()  # drains a small body: the connection goes back to the pool
+            if len(history) >= self.max_redirects:
+                raise TooManyRedirects(
+                    f"more than {self.max_redirects} redirects, the last to {location!r} "
+                    f"from {out.url}"
+                )
             history.extend(response.history)  # a 401 answered on this hop comes first
             history.append(response)
-            next_url = self._redirect_url(url, location)
-            method, body, headers = self._redirect_request(
-                response.status_code, method, body, headers
-            )
-            if split_url(url)[:3] != split_url(next_url)[:3]:
-                # Another origin, or https -> http: credentials stay behind. Jar cookies are
-                # matched afresh for every hop, so only a hand-written Cookie goes here.
-                for name in _CREDENTIAL_HEADERS:
-                    headers.pop(name, None)
-            url = next_url
+            next_url = self._redirect_url(out.url, location)
+            self._redirect_request(out, response.status_code)
+            if out.trusted and not _keeps_credentials(out.url, next_url):
+                out.leave_origin()
+            out.url = next_url
         response.history = history + response.history
         return response
 
-    def _send_once(
-        self,
-        method: str,
-        url: str,
-        headers: Headers,
-        body: Any,
-        extra_cookies: CookieJar | None,
-        auth: Auth | None,
-        limits: Timeout,
-        verify: tls.VerifyLike | None,
-        cert: tls.CertLike,
-    ) -> Response:
+    def _send_once(self, out: _Outgoing) -> Response:
+        method, url, headers, body = out.method, out.url, out.headers, out.body
         send_headers = headers
         if "cookie" not in headers:
-            cookie = self.cookies.cookie_header(url)
-            if extra_cookies is not None:
-                more = extra_cookies.cookie_header(url)
-                cookie = more if cookie is None else (f"{cookie}; {more}" if more else cookie)
+            if out.trusted:
+                cookie = self.cookies.cookie_header(url)
+                if out.extra_cookies is not None:
+                    more = out.extra_cookies.cookie_header(url)
+                    cookie = more if cookie is None else (f"{cookie}; {more}" if more else cookie)
+            else:
+                cookie = _site_cookie_header(self.cookies, url)
             if cookie:
                 send_headers = headers.copy()
                 send_headers["Cookie"] = cookie
+        auth = out.auth
         if auth is not None and "authorization" not in headers:
             value = auth.auth_header(method, url)
             if value is not None:
@@ -313,18 +446,30 @@ class Session:
 
         def send(headers: Headers) -> Response:
             raw = self.pool.request(
-                method, url, headers, body, timeout=limits, verify=verify, cert=cert, proxy=proxy
-            )
+                method, url, headers, body, timeout=out.limits, verify=out.verify,
+                cert=out.cert, proxy=proxy,
+            )  # fmt: skip
             response = Response(raw, Request(method, url, headers), url)
-            self._store_cookies(response, url)
+            try:
+                self._store_cookies(response, url)
+            except BaseException:
+                response.close()
+                raise
             return response
 
         response = send(send_headers)
         if auth is not None and response.status_code == 401:
-            retry_value = auth.retry_header(method, url, 401, response.headers)
+            try:
+                retry_value = auth.retry_header(method, url, 401, response.headers)
+            except BaseException:
+                response.close()
+                raise
             if retry_value is not None:
-                _replayable_or_raise(body, "answer the authentication challenge")
-                response.close()  # drain: the retry goes over the same kept-alive connection
+                # Close first, whatever follows: a raise below must not leave the connection
+                # active while the caller holds the exception. The close drains the small
+                # 401 body, so the retry goes over the same kept-alive connection.
+                response.close()
+                _rewind_or_raise(body, out.body_start, "answer the authentication challenge")
                 retry_headers = send_headers.copy()
                 retry_headers["Authorization"] = retry_value
                 challenge = response
@@ -382,31 +527,48 @@ class Session:
         )
 
     def _redirect_url(self, url: str, location: str) -> str:
-        next_url = urljoin(url, location.strip())
+        """The absolute URL a ``Location`` sends us to, without any userinfo in it.
+
+        A malformed ``Location`` is the server's fault (RFC 9110 section 10.2.2 requires a
+        URI reference), so it raises ``RemoteProtocolError``; a well-formed one with a
+        scheme we do not speak raises ``InvalidURL``. Credentials a server writes into a
+        ``Location`` are dropped, never sent: the server does not choose what we send.
+        """
+        try:
+            next_url = urljoin(url, location.strip())
+            parts = urlsplit(next_url)
+            scheme = parts.scheme.lower()
+            if scheme in DEFAULT_PORTS:
+                split_url(next_url)
+        except ValueError as exc:  # InvalidURL too
+            raise RemoteProtocolError(
+                f"{url} answered with a redirect to an invalid Location {location!r}: {exc}"
+            ) from exc
+        if scheme not in DEFAULT_PORTS:
+            raise InvalidURL(
+                f"{url} redirected to {location!r}: scheme {scheme!r} is not followed, "
+                "only http and https"
+            )
         fragment = urlsplit(url).fragment
-        parts = urlsplit(next_url)
         if fragment and not parts.fragment:
             # RFC 9110 section 10.2.2: a Location without a fragment inherits the original's.
             next_url = urlunsplit((*parts[:4], fragment))
-        split_url(next_url)  # InvalidURL for ftp:// and friends
+        if parts.username is not None:
+            next_url = split_userinfo(next_url)[0]
         return next_url
 
     @staticmethod
-    def _redirect_request(
-        status: int, method: str, body: Any, headers: Headers
-    ) -> tuple[str, Any, Headers]:
+    def _redirect_request(out: _Outgoing, status: int) -> None:
         """RFC 9110 section 15.4: 303 becomes GET; 301/302 turn POST into GET as browsers
         do; 307/308 repeat method and body, which must then be replayable."""
-        headers = headers.copy()
+        out.headers = out.headers.copy()  # the one sent stays with the redirect's .request
+        method = out.method
         if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):
             for name in _BODY_HEADERS:
-                headers.pop(name, None)
-            return "GET", None, headers
-        if body is not None:
-            _replayable_or_raise(body, f"follow the {status} redirect")
-            if hasattr(body, "seek"):
-                body.seek(0)
-        return method, body, headers
+                out.headers.pop(name, None)
+            out.method, out.body, out.body_start = "GET", None, None
+            return
+        _rewind_or_raise(out.body, out.body_start, f"follow the {status} redirect")
 
     def _proxy_for(self, url: str) -> Proxy | None:
         if not self.proxies:
@@ -432,11 +594,17 @@ class Session:
         return bool(bypass(host, {"no": no_proxy}))
 
 
-def _replayable_or_raise(body: Any, why: str) -> None:
+def _rewind_or_raise(body: Any, start: int | None, why: str) -> None:
+    """Make ``body`` ready to be sent again (a file goes back to where it started), or
+    raise ``LocalProtocolError`` saying ``why`` a re-send was needed."""
     if body is None or isinstance(body, bytes | bytearray | memoryview | str):
         return
-    if hasattr(body, "seek") and hasattr(body, "tell"):
-        return
+    if start is not None:
+        try:
+            body.seek(start)
+            return
+        except (OSError, ValueError):
+            pass
     raise LocalProtocolError(
         f"cannot {why}: the request body was a stream that has been sent already; "
         "pass bytes or a seekable file to allow re-sending it"
