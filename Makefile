@@ -25,6 +25,7 @@ test: $(TEST_STAMP)
 	$(PY) -m pytest -q --ignore=tests/interop/test_system_servers.py $(PYTEST_ARGS)
 
 lint: $(TEST_STAMP)
+	$(PY) tests/unasync.py --check
 	$(VENV)/bin/ruff check keepalive tests benchmarks
 	$(VENV)/bin/mypy --strict keepalive
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from typing import IO, Any, Union
 
 from .exceptions import InvalidArgumentType, LocalProtocolError
@@ -134,6 +134,10 @@ class RequestBody:
     def chunks(self) -> Iterator[bytes | bytearray | memoryview]:
         """The streamed content piece by piece (bytes; str is sent as UTF-8)."""
         stream = self.stream
+        if not hasattr(stream, "__iter__") and hasattr(stream, "__aiter__"):
+            raise LocalProtocolError(
+                "an async iterable body can only be sent by the async API (AsyncSession)"
+            )
         if hasattr(stream, "read"):
             while True:
                 chunk = stream.read(FILE_CHUNK)
@@ -147,6 +151,23 @@ class RequestBody:
                 raise LocalProtocolError(
                     f"a streamed body yielded {type(chunk).__name__}; it must yield bytes"
                 )
+            yield chunk
+
+
+    async def achunks(self) -> AsyncIterator[bytes | bytearray | memoryview]:
+        """``chunks()`` for the async API, which also takes an async iterable body."""
+        stream = self.stream
+        if hasattr(stream, "__aiter__"):
+            async for chunk in stream:
+                if isinstance(chunk, str):
+                    chunk = chunk.encode("utf-8")
+                elif not isinstance(chunk, bytes | bytearray | memoryview):
+                    raise LocalProtocolError(
+                        f"a streamed body yielded {type(chunk).__name__}; it must yield bytes"
+                    )
+                yield chunk
+            return
+        for chunk in self.chunks():
             yield chunk
 
 
@@ -165,7 +186,9 @@ def make_body(body: Any) -> RequestBody:
         return RequestBody(body.encode("utf-8")) if body else EMPTY_BODY
     if hasattr(body, "read"):
         return RequestBody(stream=body)
-    if isinstance(body, Iterable) and not isinstance(body, Mapping):
+    if (isinstance(body, Iterable) or hasattr(body, "__aiter__")) and not isinstance(
+        body, Mapping
+    ):
         return RequestBody(stream=body)
     raise LocalProtocolError(
         f"cannot send a body of type {type(body).__name__}: "
