@@ -1,8 +1,8 @@
 """keepalive: an HTTP/1.1 client that gets persistent connections right."""
 
-from ._version import __version__
 from ._async.connection import AsyncHTTPConnection, AsyncRawResponse
 from ._async.pool import AsyncConnectionPool
+from ._version import __version__
 from .api import delete, get, head, options, patch, post, put, request
 from .auth import Auth, BasicAuth, BearerAuth, DigestAuth
 from .connection import ConnectionState, HTTPConnection, Proxy, RawResponse
