@@ -69,6 +69,8 @@ __all__ = ["IDEMPOTENT_METHODS", "AsyncConnectionPool", "PoolKey"]
 
 logger = logging.getLogger("keepalive")
 
+MIN_LEARNED_IDLE = 1.0  # seconds; shorter idle closes are not taken for an idle timeout
+
 PoolKey = tuple[str, str, int, Any, Any]  # (scheme, host, port, TLS identity, proxy)
 
 _live_pools: weakref.WeakSet[AsyncConnectionPool] = weakref.WeakSet()
@@ -361,9 +363,11 @@ class AsyncConnectionPool:
         shortest such idle time bounds the server's timeout from above; from then on idle
         connections of this origin are retired safely before it (``_learned_limit``). An
         observation at or below an idle time some reused connection survived contradicts
-        a fixed timeout (the server closed for another reason) and is not learned.
+        a fixed timeout (the server closed for another reason) and is not learned, nor is
+        one under ``MIN_LEARNED_IDLE`` (a close that soon is rarely an idle timeout: a
+        request limit, a restart).
         """
-        if idle <= self._survived.get(key, 0.0):
+        if idle < MIN_LEARNED_IDLE or idle <= self._survived.get(key, 0.0):
             return
         with self._lock:
             known = self._dead_after.get(key)
