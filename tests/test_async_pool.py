@@ -102,7 +102,9 @@ def test_async_iterable_body_is_sent_chunked(server: TestServer) -> None:
     assert server.requests[0].chunked
 
 
-def test_tls_sessions_are_resumed(tls_server: TestServer, client_ssl_context: ssl.SSLContext) -> None:
+def test_tls_sessions_are_resumed(
+    tls_server: TestServer, client_ssl_context: ssl.SSLContext
+) -> None:
     async def main() -> list[bool]:
         resumed = []
         for _ in range(3):
