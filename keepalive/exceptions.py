@@ -8,6 +8,7 @@ protocol translate those where they arise). The original is always chained as ``
 from __future__ import annotations
 
 import builtins
+import json as _json
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ __all__ = [
     "InvalidArgument",
     "InvalidArgumentType",
     "InvalidURL",
+    "JSONDecodeError",
     "KeepaliveError",
     "LocalProtocolError",
     "PoolClosed",
@@ -169,9 +171,6 @@ class RetryError(KeepaliveError):
         super().__init__(message)
         self.response = response
         self.reason = reason
-
-
-import json as _json  # noqa: E402 - appended with the class below; belongs with the imports
 
 
 class JSONDecodeError(DecodingError, _json.JSONDecodeError):

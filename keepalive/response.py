@@ -1,22 +1,59 @@
-"""The session's ``Request`` and ``Response``: a ``RawResponse`` plus decoding and conveniences."""
+"""The session's ``Request`` and ``Response``: a ``RawResponse`` plus decoding and conveniences.
+
+Decoding is bounded: a streamed body costs one decoder piece of memory whatever its
+compression ratio (see ``decoders``), ``read()``/``content`` refuse a decoded body larger
+than ``Response.max_decoded_size``, and ``iter_lines`` refuses a line longer than its
+``max_line_length``. Any ``DecodingError`` closes the response before it propagates, so an
+exception kept alive never holds a connection or a pool slot.
+"""
 
 from __future__ import annotations
 
 import codecs
 import datetime
+import io
 import json as jsonlib
+import re
 from collections.abc import Callable, Iterator
 from email.message import Message
-from typing import Any
+from typing import TYPE_CHECKING, Any, AnyStr, Literal, overload
 
 from .connection import RawResponse, rechunk
 from .decoders import Decoder, make_decoder
-from .exceptions import DecodingError, HTTPStatusError
+from .exceptions import (
+    DecodingError,
+    HTTPStatusError,
+    InvalidArgument,
+    InvalidArgumentType,
+    JSONDecodeError,
+    ResponseClosed,
+)
 from .models import Headers, Timings
 
-__all__ = ["REDIRECT_STATUSES", "Request", "Response"]
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
+__all__ = [
+    "DEFAULT_MAX_DECODED_SIZE",
+    "DEFAULT_MAX_LINE_LENGTH",
+    "REDIRECT_STATUSES",
+    "Request",
+    "Response",
+]
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+DEFAULT_MAX_DECODED_SIZE: int | None = 256 * 1024 * 1024
+"""The default ``Response.max_decoded_size``: the most bytes ``read()``/``content`` decode
+from a compressed body (256 MiB); ``None`` means no limit. Streaming is never capped."""
+
+DEFAULT_MAX_LINE_LENGTH = 1024 * 1024
+"""The default ``max_line_length`` of ``iter_lines`` (1 MiB, in characters or bytes)."""
+
+# Line breaks for iter_lines: CRLF, LF or a lone CR, as io's universal newlines and the
+# event-stream format read them (the Unicode separators str.splitlines knows are data).
+_BREAKS_STR = re.compile(r"\r\n|\r|\n")
+_BREAKS_BYTES = re.compile(rb"\r\n|\r|\n")
 
 
 class Request:
@@ -34,6 +71,12 @@ class Request:
 
 
 def _charset(content_type: str | None) -> str | None:
+    """The declared charset when it names a codec that can decode text, else None.
+
+    Codecs such as ``base64`` or ``rot13`` turn bytes into bytes, and ``idna``,
+    ``punycode`` or ``undefined`` cannot replace what they fail to decode: a body that
+    declares one is treated as if it declared none.
+    """
     if not content_type:
         return None
     msg = Message()
@@ -43,10 +86,199 @@ def _charset(content_type: str | None) -> str | None:
         return None
     charset = charset.strip("'\" ").lower()
     try:
-        codecs.lookup(charset)
-    except LookupError:
+        info = codecs.lookup(charset)
+    except (LookupError, ValueError, TypeError):  # ValueError: an embedded NUL
+        return None
+    if not getattr(info, "_is_text_encoding", True):
+        return None
+    try:
+        b"\xff".decode(charset, "replace")
+    except Exception:  # any failure of any registered codec means: not usable here
         return None
     return charset
+
+
+def _sniff(content: bytes) -> str:
+    """The charset of an undeclared body: UTF-8 when it all fits, else ISO-8859-1."""
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError:
+        return "iso-8859-1"  # maps every byte: lossless fallback
+    return "utf-8"
+
+
+def _decode_text(content: bytes, encoding: str | None) -> str:
+    if encoding is not None:
+        try:
+            return content.decode(encoding, errors="replace")
+        except Exception:  # a user-set codec that cannot decode text: fall back
+            pass
+    return content.decode(_sniff(content))
+
+
+class _TextDecoder:
+    """Bytes to text as they arrive: the known charset, or else UTF-8 up to the first
+    byte that is not UTF-8 and ISO-8859-1 from that byte on (every byte maps)."""
+
+    __slots__ = ("_decoder", "_latin1", "_sniffing")
+
+    def __init__(self, encoding: str | None) -> None:
+        self._latin1 = False
+        self._sniffing = True
+        decoder: codecs.IncrementalDecoder | None = None
+        if encoding is not None:
+            try:
+                decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+                self._sniffing = False
+            except Exception:  # a user-set charset that is no text codec
+                decoder = None
+        self._decoder = decoder or codecs.getincrementaldecoder("utf-8")()
+
+    def decode(self, data: bytes, final: bool = False) -> str:
+        if self._latin1:
+            return data.decode("iso-8859-1")
+        try:
+            return self._decoder.decode(data, final)
+        except UnicodeDecodeError as exc:
+            if not self._sniffing:
+                return self._fall_back(data, final)
+            # exc.object is what the decoder held plus ``data``; all before exc.start
+            # is valid UTF-8.
+            self._latin1 = True
+            whole: bytes = exc.object
+            return whole[: exc.start].decode("utf-8") + whole[exc.start :].decode("iso-8859-1")
+        except Exception:  # a declared codec failing on this body (utf-16 cut short...)
+            return self._fall_back(data, final)
+
+    def _fall_back(self, data: bytes, final: bool) -> str:
+        held = getattr(self._decoder, "buffer", b"")
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self._sniffing = True
+        return self.decode((held if isinstance(held, bytes) else b"") + data, final)
+
+
+def _check_chunk_size(chunk_size: object) -> None:
+    if chunk_size is None:
+        return
+    if not isinstance(chunk_size, int) or isinstance(chunk_size, bool):
+        raise InvalidArgumentType(
+            f"chunk_size must be an int or None, not {type(chunk_size).__name__}"
+        )
+    if chunk_size <= 0:
+        raise InvalidArgument(f"chunk_size must be a positive number of bytes, not {chunk_size}")
+
+
+def _check_limit(name: str, value: object) -> None:
+    if value is None:
+        return
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidArgumentType(f"{name} must be an int or None, not {type(value).__name__}")
+    if value < 0:
+        raise InvalidArgument(f"{name} must be >= 0 (or None for no limit), not {value}")
+
+
+def _parse_links(values: list[str]) -> dict[str, dict[str, str]]:
+    """``Link`` header fields (RFC 8288 section 3) keyed by ``rel``, else by URL."""
+    links: dict[str, dict[str, str]] = {}
+    for value in values:
+        pos = 0
+        while True:
+            target = _LINK_TARGET.match(value, pos)
+            if target is not None:
+                link = {"url": target.group(1).strip()}
+                pos = target.end()
+                while (param := _LINK_PARAM.match(value, pos)) is not None:
+                    pos = param.end()
+                    name, raw = param.group(1).lower(), param.group(2) or ""
+                    if raw.startswith('"'):
+                        raw = _QUOTED_PAIR.sub(r"\1", raw[1:-1])
+                    # Section 3.3: a second "rel" is ignored; so is any repeated parameter.
+                    link.setdefault(name, raw.strip())
+                links[link.get("rel") or link["url"]] = link
+            comma = value.find(",", pos)  # skip anything unparsable up to the next link
+            if comma < 0:
+                break
+            pos = comma + 1
+    return links
+
+
+_LINK_TARGET = re.compile(r"[\s,]*<([^>]*)>")
+_LINK_PARAM = re.compile(r'\s*;\s*([^\s;,=]+)\s*(?:=\s*("(?:[^"\\]|\\.)*"|[^;,]*))?')
+_QUOTED_PAIR = re.compile(r"\\(.)")
+
+
+class _RawBody(io.RawIOBase):
+    """``Response.raw``: the undecoded body as a read-only file; reading consumes it.
+
+    ``read(n)`` returns ``n`` bytes unless the body ends first; ``close()`` closes the
+    response (the connection is drained back to the pool or closed).
+    """
+
+    def __init__(self, raw: RawResponse) -> None:
+        super().__init__()
+        self._raw = raw
+        self._chunks: Iterator[bytes] | None = None
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def _next(self) -> memoryview | None:
+        """The unread rest of the current chunk, or None at the end of the body."""
+        if self.closed:
+            raise ResponseClosed("the response's raw body file was closed")
+        pending = self._pending
+        while not pending:
+            if self._chunks is None:
+                self._chunks = self._raw.iter_raw()
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return None
+            pending = memoryview(chunk)
+        return pending
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        target = memoryview(buffer).cast("B")
+        filled = 0
+        while filled < len(target):
+            pending = self._next()
+            if pending is None:
+                break
+            n = min(len(target) - filled, len(pending))
+            target[filled : filled + n] = pending[:n]
+            self._pending = pending[n:]
+            filled += n
+        return filled
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            return self.readall()
+        parts: list[bytes] = []
+        while size > 0:
+            pending = self._next()
+            if pending is None:
+                break
+            parts.append(bytes(pending[:size]))
+            self._pending = pending[size:]
+            size -= len(parts[-1])
+        return b"".join(parts)
+
+    def readall(self) -> bytes:
+        parts: list[bytes] = []
+        while (pending := self._next()) is not None:
+            parts.append(bytes(pending))
+            self._pending = memoryview(b"")
+        return b"".join(parts)
+
+    def close(self) -> None:
+        if not self.closed:
+            super().close()
+            self._raw.close()
+
+    def __del__(self) -> None:
+        # io closes a file it collects; a dropped body is the RawResponse's to release
+        # (without I/O), never a drain from inside the garbage collector.
+        pass
 
 
 class Response:
@@ -58,9 +290,11 @@ class Response:
     """
 
     __slots__ = (
+        "_body_file",
         "_closers",
         "_content",
         "_encoding",
+        "_max_decoded_size",
         "_raw",
         "cookies",
         "history",
@@ -77,6 +311,8 @@ class Response:
         self._content: bytes | None = None
         self._encoding: str | None = None
         self._closers: list[Callable[[], None]] = []
+        self._max_decoded_size = DEFAULT_MAX_DECODED_SIZE
+        self._body_file: _RawBody | None = None
 
     # -- the head ---------------------------------------------------------------------------------
 
@@ -120,6 +356,15 @@ class Response:
     def is_redirect(self) -> bool:
         return self._raw.status_code in REDIRECT_STATUSES and "location" in self.headers
 
+    @property
+    def links(self) -> dict[str, dict[str, str]]:
+        """The ``Link`` header fields (RFC 8288) as ``requests`` gives them: keyed by
+        ``rel`` (else by URL), each a dict of ``url`` and the link's parameters."""
+        raw = self._raw
+        if not raw.has_header(b"link"):
+            return {}
+        return _parse_links(raw.headers.get_list("link"))
+
     def raise_for_status(self) -> Response:
         """Raise ``HTTPStatusError`` for a 4xx or 5xx status; return the response otherwise."""
         status = self._raw.status_code
@@ -132,43 +377,94 @@ class Response:
 
     # -- the body ------------------------------------------------------------------------------
 
+    @property
+    def max_decoded_size(self) -> int | None:
+        """The most bytes ``read()``/``content`` decode from a compressed body; beyond it
+        they raise ``DecodingError``. ``None`` lifts the limit; streaming is not capped."""
+        return self._max_decoded_size
+
+    @max_decoded_size.setter
+    def max_decoded_size(self, value: int | None) -> None:
+        _check_limit("max_decoded_size", value)
+        self._max_decoded_size = value
+
+    @property
+    def raw(self) -> io.RawIOBase:
+        """The undecoded body as a read-only file object (``read(n)``, ``readinto``,
+        ``close()``), as ``requests``' ``r.raw``; reading it consumes the stream."""
+        body = self._body_file
+        if body is None:
+            body = self._body_file = _RawBody(self._raw)
+        return body
+
     def _decoder(self) -> Decoder | None:
         raw = self._raw
         if raw.has_header(b"content-encoding"):
             return make_decoder(", ".join(raw.headers.get_list("content-encoding")))
         return None
 
+    def _close_on_error(self) -> None:
+        """A body that cannot be decoded is abandoned: free its connection before raising,
+        so that the exception (and its traceback) holds no pool slot."""
+        self._raw.close()
+        self._run_closers()
+
     def read(self) -> bytes:
-        """The whole decoded body; the connection is free once this returns."""
+        """The whole decoded body; the connection is free once this returns (or raises)."""
         content = self._content
         if content is None:
-            decoder = self._decoder()
-            if decoder is None:
-                content = self._raw.read()
-            else:
-                content = b"".join(self._decoded(self._raw.iter_raw(), decoder))
+            raw = self._raw
+            encoded = raw.has_header(b"content-encoding")
+            content = self._read_decoded() if encoded else raw.read()
             self._content = content
             self._run_closers()
         return content
+
+    def _read_decoded(self) -> bytes:
+        try:
+            decoder = self._decoder()
+            if decoder is None:  # only "identity"
+                return self._raw.read()
+            limit = self._max_decoded_size
+            parts: list[bytes] = []
+            size = 0
+            for piece in self._decoded(decoder):
+                size += len(piece)
+                if limit is not None and size > limit:
+                    raise DecodingError(
+                        f"the body from {self.url} decodes to more than max_decoded_size "
+                        f"({limit:,} bytes); lift the limit with Session(max_decoded_size=N "
+                        "or None), or set response.max_decoded_size after stream=True, "
+                        "or stream it with iter_bytes()"
+                    )
+                parts.append(piece)
+        except DecodingError:
+            self._close_on_error()
+            raise
+        return b"".join(parts)
 
     @property
     def content(self) -> bytes:
         return self.read()
 
-    def _decoded(self, chunks: Iterator[bytes], decoder: Decoder) -> Iterator[bytes]:
+    def _decoded(self, decoder: Decoder) -> Iterator[bytes]:
         seen = False
-        for chunk in chunks:
+        for chunk in self._raw.iter_raw():
             seen = True
-            out = decoder.decode(chunk)
-            if out:
-                yield out
+            yield from decoder.decode(chunk)
         if seen:  # an empty body (HEAD, 204, 304) has nothing to flush or to be truncated
-            tail = decoder.flush()
-            if tail:
-                yield tail
+            decoder.finish()
 
     def iter_bytes(self, chunk_size: int | None = None) -> Iterator[bytes]:
-        """The decoded body as it arrives; in pieces of ``chunk_size`` when given."""
+        """The decoded body as it arrives; in pieces of ``chunk_size`` when given.
+
+        Memory stays at one chunk (or one decoder piece of 128 KiB) whatever the
+        body's compression ratio.
+        """
+        _check_chunk_size(chunk_size)
+        return self._iter_bytes(chunk_size)
+
+    def _iter_bytes(self, chunk_size: int | None) -> Iterator[bytes]:
         if self._content is not None:
             content = self._content
             yield from rechunk(iter([content]), chunk_size) if chunk_size else iter([content])
@@ -178,16 +474,52 @@ class Response:
             if decoder is None:
                 yield from self._raw.iter_raw(chunk_size)
             else:
-                decoded = self._decoded(self._raw.iter_raw(), decoder)
+                decoded = self._decoded(decoder)
                 yield from rechunk(decoded, chunk_size) if chunk_size else decoded
+        except DecodingError:
+            self._close_on_error()
+            raise
         finally:
             if self._raw.is_complete:
                 self._run_closers()
 
-    iter_content = iter_bytes
+    @overload
+    def iter_content(
+        self, chunk_size: int | None = ..., decode_unicode: Literal[False] = ...
+    ) -> Iterator[bytes]: ...
+
+    @overload
+    def iter_content(
+        self, chunk_size: int | None = ..., *, decode_unicode: Literal[True]
+    ) -> Iterator[str]: ...
+
+    @overload
+    def iter_content(
+        self, chunk_size: int | None, decode_unicode: Literal[True]
+    ) -> Iterator[str]: ...
+
+    @overload
+    def iter_content(
+        self, chunk_size: int | None = ..., decode_unicode: bool = ...
+    ) -> Iterator[bytes] | Iterator[str]: ...
+
+    def iter_content(
+        self, chunk_size: int | None = 1, decode_unicode: bool = False
+    ) -> Iterator[bytes] | Iterator[str]:
+        """``requests``' spelling of ``iter_bytes``, with its defaults: ``chunk_size=1``
+        (pass a size, or ``None`` for chunks as they arrive); ``decode_unicode=True``
+        yields text decoded as ``iter_text`` does."""
+        if decode_unicode:
+            _check_chunk_size(chunk_size)
+            return self._iter_text(chunk_size)
+        return self.iter_bytes(chunk_size)
 
     def iter_raw(self, chunk_size: int | None = None) -> Iterator[bytes]:
         """The body exactly as it came off the wire, without content decoding."""
+        _check_chunk_size(chunk_size)
+        return self._iter_raw(chunk_size)
+
+    def _iter_raw(self, chunk_size: int | None) -> Iterator[bytes]:
         try:
             yield from self._raw.iter_raw(chunk_size)
         finally:
@@ -195,7 +527,17 @@ class Response:
                 self._run_closers()
 
     def iter_text(self, chunk_size: int | None = None) -> Iterator[str]:
-        decoder = codecs.getincrementaldecoder(self.encoding or "utf-8")(errors="replace")
+        """The decoded body as text, as it arrives (``chunk_size`` counts bytes).
+
+        The charset is the one set on ``encoding`` or declared; without either, the
+        text is UTF-8 up to the first byte that is not, and ISO-8859-1 from there on,
+        so an event stream flows without waiting for the end of the body.
+        """
+        _check_chunk_size(chunk_size)
+        return self._iter_text(chunk_size)
+
+    def _iter_text(self, chunk_size: int | None) -> Iterator[str]:
+        decoder = _TextDecoder(self._known_encoding())
         for chunk in self.iter_bytes(chunk_size):
             text = decoder.decode(chunk)
             if text:
@@ -204,31 +546,167 @@ class Response:
         if tail:
             yield tail
 
-    def iter_lines(self) -> Iterator[str]:
-        """Decoded text, one line at a time, without line endings."""
-        pending = ""
-        for text in self.iter_text():
-            pending += text
-            lines = pending.splitlines(keepends=True)
-            pending = lines.pop() if lines and not lines[-1].endswith(("\n", "\r")) else ""
-            for line in lines:
-                yield line.rstrip("\r\n")
-        if pending:
-            yield pending
+    @overload
+    def iter_lines(
+        self,
+        chunk_size: int | None = ...,
+        decode_unicode: Literal[True] | None = ...,
+        delimiter: str | None = ...,
+        *,
+        max_line_length: int | None = ...,
+    ) -> Iterator[str]: ...
+
+    @overload
+    def iter_lines(
+        self,
+        chunk_size: int | None,
+        decode_unicode: Literal[False],
+        delimiter: bytes | None = ...,
+        *,
+        max_line_length: int | None = ...,
+    ) -> Iterator[bytes]: ...
+
+    @overload
+    def iter_lines(
+        self,
+        chunk_size: int | None = ...,
+        *,
+        decode_unicode: Literal[False],
+        delimiter: bytes | None = ...,
+        max_line_length: int | None = ...,
+    ) -> Iterator[bytes]: ...
+
+    def iter_lines(
+        self,
+        chunk_size: int | None = None,
+        decode_unicode: bool | None = None,
+        delimiter: str | bytes | None = None,
+        *,
+        max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH,
+    ) -> Iterator[str] | Iterator[bytes]:
+        """The body one line at a time, without line endings, as lines arrive.
+
+        Lines end at CRLF, LF or a lone CR (a CRLF split between two chunks is one
+        break); with ``delimiter``, at exactly that string instead. A blank line is
+        yielded as ``""``; a final line needs no ending. Lines are ``str`` decoded as by
+        ``iter_text`` (keepalive's documented default, also ``decode_unicode=True``), or
+        ``bytes`` when ``decode_unicode=False`` is given, as ``requests`` yields them.
+        ``chunk_size`` (bytes) re-cuts the body first; the default ``None`` takes data as
+        it arrives, so that no line waits for a chunk to fill. A line longer than
+        ``max_line_length`` (characters or bytes; default 1 MiB, ``None`` for no limit)
+        raises ``DecodingError`` and closes the response, bounding the memory one line
+        can take.
+        """
+        _check_chunk_size(chunk_size)
+        _check_limit("max_line_length", max_line_length)
+        if decode_unicode is not None and not isinstance(decode_unicode, bool):
+            raise InvalidArgumentType(
+                f"decode_unicode must be a bool or None, not {type(decode_unicode).__name__}"
+            )
+        as_bytes = decode_unicode is False
+        if delimiter is not None:
+            wanted = bytes if as_bytes else str
+            if not isinstance(delimiter, wanted):
+                raise InvalidArgumentType(
+                    f"delimiter must be {wanted.__name__} when lines are "
+                    f"{wanted.__name__}, not {type(delimiter).__name__}"
+                )
+            if not delimiter:
+                raise InvalidArgument("delimiter must not be empty")
+        if as_bytes:
+            assert not isinstance(delimiter, str)
+            return self._lines(
+                self.iter_bytes(chunk_size), _BREAKS_BYTES, b"\r", b"\n", b"",
+                delimiter, max_line_length,
+            )  # fmt: skip
+        assert not isinstance(delimiter, bytes)
+        return self._lines(
+            self._iter_text(chunk_size), _BREAKS_STR, "\r", "\n", "",
+            delimiter, max_line_length,
+        )  # fmt: skip
+
+    def _lines(
+        self,
+        chunks: Iterator[AnyStr],
+        breaks: re.Pattern[AnyStr],
+        cr: AnyStr,
+        lf: AnyStr,
+        empty: AnyStr,
+        delimiter: AnyStr | None,
+        limit: int | None,
+    ) -> Iterator[AnyStr]:
+        # Linear: each chunk is split once, and a line that spans chunks is joined once
+        # from its pieces. ``carry`` keeps the last len(delimiter) - 1 units of an
+        # unfinished line, where a delimiter split between chunks may begin.
+        parts: list[AnyStr] = []
+        pending = 0  # length of the unfinished line held in parts (and carry)
+        carry = empty
+        keep = len(delimiter) - 1 if delimiter is not None else 0
+        skip_lf = False  # the last chunk ended in CR: an LF next completes that CRLF
+        for chunk in chunks:
+            if not chunk:
+                continue
+            if delimiter is None:
+                if skip_lf and chunk.startswith(lf):
+                    chunk = chunk[1:]
+                skip_lf = chunk.endswith(cr)
+                pieces = breaks.split(chunk)
+            else:
+                chunk = carry + chunk
+                pending -= len(carry)
+                pieces = chunk.split(delimiter)
+            if len(pieces) > 1:
+                parts.append(pieces[0])
+                line = empty.join(parts)
+                parts = []
+                pending = 0
+                self._check_line(len(line), limit)
+                yield line
+                for line in pieces[1:-1]:
+                    self._check_line(len(line), limit)
+                    yield line
+            tail = pieces[-1]
+            if keep:
+                carry = tail[-keep:]
+                tail = tail[:-keep]
+            if tail:
+                parts.append(tail)
+            pending += len(tail) + len(carry)
+            self._check_line(pending, limit)
+        parts.append(carry)
+        last = empty.join(parts)
+        if last:
+            yield last
+
+    def _check_line(self, length: int, limit: int | None) -> None:
+        if limit is not None and length > limit:
+            self._close_on_error()
+            raise DecodingError(
+                f"a line of the body from {self.url} is longer than max_line_length "
+                f"({limit:,}); pass iter_lines(max_line_length=N or None) to allow it"
+            )
+
+    def _known_encoding(self) -> str | None:
+        """The charset for text without reading the body: set, declared, or (for a body
+        already read) sniffed; None when only the bytes still to come can tell."""
+        if self._encoding is None and self._content is None:
+            declared = _charset(self.headers.get("content-type"))
+            if declared is not None:
+                self._encoding = declared
+            return declared
+        return self.encoding
 
     @property
     def encoding(self) -> str | None:
-        """The charset used by ``text``: declared, else UTF-8 when it fits, else ISO-8859-1."""
+        """The charset used by ``text``: set, else declared, else UTF-8 when the body fits,
+        else ISO-8859-1. ``None`` for a streamed body not yet read that declares none
+        (reading this property never consumes the stream)."""
         if self._encoding is None:
             declared = _charset(self.headers.get("content-type"))
             if declared is not None:
                 self._encoding = declared
-            else:
-                try:
-                    self.read().decode("utf-8")
-                    self._encoding = "utf-8"
-                except UnicodeDecodeError:
-                    self._encoding = "iso-8859-1"  # maps every byte: lossless fallback
+            elif self._content is not None:
+                self._encoding = _sniff(self._content)
         return self._encoding
 
     @encoding.setter
@@ -237,17 +715,33 @@ class Response:
 
     @property
     def text(self) -> str:
+        """The body as text by ``encoding``; a charset that cannot decode text (``base64``,
+        ``idna``...) is ignored as an unknown one is. Never raises for the bytes."""
         content = self.read()
         if not content:
             return ""
-        return content.decode(self.encoding or "utf-8", errors="replace")
+        return _decode_text(content, self.encoding)
 
     def json(self, **kwargs: Any) -> Any:
-        """The body parsed as JSON (``json.loads`` detects UTF-8/16/32 per RFC 8259)."""
+        """The body parsed as JSON (``json.loads`` detects UTF-8/16/32 per RFC 8259).
+
+        Every failure raises ``keepalive.JSONDecodeError``: also a ``json.JSONDecodeError``
+        and a ``ValueError``, and a ``DecodingError``.
+        """
+        content = self.read()
+        where = f"the body from {self.url} is not valid JSON"
         try:
-            return jsonlib.loads(self.read(), **kwargs)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise DecodingError(f"the body from {self.url} is not valid JSON: {exc}") from exc
+            return jsonlib.loads(content, **kwargs)
+        except jsonlib.JSONDecodeError as exc:
+            raise JSONDecodeError(f"{where}: {exc.msg}", exc.doc, exc.pos) from exc
+        except UnicodeDecodeError as exc:
+            doc = _json_doc(content)
+            raise JSONDecodeError(f"{where}: {exc.reason}", doc, 0) from exc
+        except RecursionError as exc:
+            doc = _json_doc(content)
+            raise JSONDecodeError(f"{where}: nested too deeply to parse", doc, 0) from exc
+        except ValueError as exc:  # from a parse_float/object_hook the caller gave
+            raise JSONDecodeError(f"{where}: {exc}", _json_doc(content), 0) from exc
 
     # -- life cycle ----------------------------------------------------------------------------
 
@@ -270,3 +764,7 @@ class Response:
     def __repr__(self) -> str:
         return f"<Response [{self.status_code} {self.reason}]>"
 
+
+def _json_doc(content: bytes) -> str:
+    """The text ``json.loads`` saw, for the ``doc`` of a ``JSONDecodeError``."""
+    return content.decode(jsonlib.detect_encoding(content), "replace")
