@@ -859,6 +859,18 @@ class RawResponse:
             else:
                 conn._fail()  # closed under us (pool closed): end the cycle all the same
 
+    def abort(self) -> None:
+        """End the response now, without draining: its connection is closed (used when
+        the body is abandoned on an error, where waiting for the rest is pointless)."""
+        if self._done:
+            return
+        self._done = True
+        if self._state in (0, 1):
+            self._state = 3
+        conn = self._conn
+        if conn is not None and conn._in_cycle:
+            conn._fail("the response was abandoned")
+
     def __enter__(self) -> RawResponse:
         return self
 

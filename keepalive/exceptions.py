@@ -32,6 +32,7 @@ __all__ = [
     "ReadTimeout",
     "RemoteProtocolError",
     "ResponseClosed",
+    "ResponseNotRead",
     "RetryError",
     "ServerDisconnected",
     "StreamConsumed",
@@ -134,6 +135,11 @@ class StreamConsumed(KeepaliveError):
 
 class ResponseClosed(KeepaliveError):
     """The response was closed before its body was read."""
+
+
+class ResponseNotRead(KeepaliveError):
+    """``content``/``text``/``json()`` of an async response whose body was not read yet:
+    ``await response.aread()`` first."""
 
 
 class ServerDisconnected(RemoteProtocolError):

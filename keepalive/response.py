@@ -14,10 +14,11 @@ import datetime
 import io
 import json as jsonlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from email.message import Message
-from typing import TYPE_CHECKING, Any, AnyStr, Literal, overload
+from typing import TYPE_CHECKING, Any, AnyStr, Generic, Literal, overload
 
+from ._async.connection import AsyncRawResponse, arechunk
 from .connection import RawResponse, rechunk
 from .decoders import Decoder, make_decoder
 from .exceptions import (
@@ -27,6 +28,7 @@ from .exceptions import (
     InvalidArgumentType,
     JSONDecodeError,
     ResponseClosed,
+    ResponseNotRead,
 )
 from .models import Headers, Timings
 
@@ -281,6 +283,90 @@ class _RawBody(io.RawIOBase):
         pass
 
 
+class _LineSplitter(Generic[AnyStr]):
+    """Cuts text (or bytes) arriving in chunks into lines, in linear time.
+
+    Each chunk is split once, and a line that spans chunks is joined once from its pieces;
+    ``carry`` keeps the last ``len(delimiter) - 1`` units of an unfinished line, where a
+    delimiter split between chunks may begin. The sync and async line iterators share it.
+    """
+
+    __slots__ = (
+        "_breaks", "_carry", "_check", "_cr", "_delimiter", "_empty", "_keep", "_lf",
+        "_limit", "_parts", "_pending", "_skip_lf", "as_bytes",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        breaks: re.Pattern[AnyStr],
+        cr: AnyStr,
+        lf: AnyStr,
+        empty: AnyStr,
+        delimiter: AnyStr | None,
+        limit: int | None,
+        check: Callable[[int, int | None], None],
+        *,
+        as_bytes: bool,
+    ) -> None:
+        self._breaks: re.Pattern[AnyStr] = breaks
+        self._cr: AnyStr = cr
+        self._lf: AnyStr = lf
+        self._empty: AnyStr = empty
+        self._delimiter: AnyStr | None = delimiter
+        self._limit = limit
+        self._check = check  # raises for a line over the limit
+        self.as_bytes = as_bytes
+        self._parts: list[AnyStr] = []
+        self._pending = 0  # length of the unfinished line held in parts (and carry)
+        self._carry: AnyStr = empty
+        self._keep = len(delimiter) - 1 if delimiter is not None else 0
+        self._skip_lf = False  # the last chunk ended in CR: an LF next completes a CRLF
+
+    def feed(self, chunk: AnyStr) -> list[AnyStr]:
+        """The lines this chunk completes."""
+        if not chunk:
+            return []
+        limit, check = self._limit, self._check
+        delimiter = self._delimiter
+        if delimiter is None:
+            if self._skip_lf and chunk.startswith(self._lf):
+                chunk = chunk[1:]
+            self._skip_lf = chunk.endswith(self._cr)
+            pieces = self._breaks.split(chunk)
+        else:
+            chunk = self._carry + chunk
+            self._pending -= len(self._carry)
+            pieces = chunk.split(delimiter)
+        lines: list[AnyStr] = []
+        if len(pieces) > 1:
+            self._parts.append(pieces[0])
+            line = self._empty.join(self._parts)
+            self._parts = []
+            self._pending = 0
+            check(len(line), limit)
+            lines.append(line)
+            for line in pieces[1:-1]:
+                check(len(line), limit)
+                lines.append(line)
+        tail = pieces[-1]
+        if self._keep:
+            self._carry = tail[-self._keep :]
+            tail = tail[: -self._keep]
+        if tail:
+            self._parts.append(tail)
+        self._pending += len(tail) + len(self._carry)
+        check(self._pending, limit)
+        return lines
+
+    def finish(self) -> list[AnyStr]:
+        """The last line, when the body did not end with a line break."""
+        self._parts.append(self._carry)
+        last = self._empty.join(self._parts)
+        self._parts = []
+        self._carry = self._empty
+        return [last] if last else []
+
+
 class Response:
     """An HTTP response as a ``requests``/``httpx`` user knows it, over a pooled connection.
 
@@ -302,8 +388,8 @@ class Response:
         "url",
     )
 
-    def __init__(self, raw: RawResponse, request: Request, url: str) -> None:
-        self._raw = raw
+    def __init__(self, raw: RawResponse | AsyncRawResponse, request: Request, url: str) -> None:
+        self._raw: RawResponse | AsyncRawResponse = raw  # the latter for the async API
         self.request = request
         self.url = url
         self.history: list[Response] = []
@@ -394,7 +480,7 @@ class Response:
         ``close()``), as ``requests``' ``r.raw``; reading it consumes the stream."""
         body = self._body_file
         if body is None:
-            body = self._body_file = _RawBody(self._raw)
+            body = self._body_file = _RawBody(self._sync())
         return body
 
     def _decoder(self) -> Decoder | None:
@@ -403,17 +489,35 @@ class Response:
             return make_decoder(", ".join(raw.headers.get_list("content-encoding")))
         return None
 
+    def _sync(self) -> RawResponse:
+        raw = self._raw
+        if isinstance(raw, AsyncRawResponse):
+            raise ResponseNotRead(
+                f"the response from {self.url} came from the async API: use aread(), "
+                "aiter_bytes(), aiter_lines() or aclose()"
+            )
+        return raw
+
+    def _async(self) -> AsyncRawResponse:
+        raw = self._raw
+        if not isinstance(raw, AsyncRawResponse):
+            raise ResponseNotRead(
+                f"the response from {self.url} came from the blocking API: use read(), "
+                "iter_bytes(), iter_lines() or close()"
+            )
+        return raw
+
     def _close_on_error(self) -> None:
         """A body that cannot be decoded is abandoned: free its connection before raising,
         so that the exception (and its traceback) holds no pool slot."""
-        self._raw.close()
+        self._raw.abort()
         self._run_closers()
 
     def read(self) -> bytes:
         """The whole decoded body; the connection is free once this returns (or raises)."""
         content = self._content
         if content is None:
-            raw = self._raw
+            raw = self._sync()
             encoded = raw.has_header(b"content-encoding")
             content = self._read_decoded() if encoded else raw.read()
             self._content = content
@@ -424,7 +528,7 @@ class Response:
         try:
             decoder = self._decoder()
             if decoder is None:  # only "identity"
-                return self._raw.read()
+                return self._sync().read()
             limit = self._max_decoded_size
             parts: list[bytes] = []
             size = 0
@@ -445,11 +549,20 @@ class Response:
 
     @property
     def content(self) -> bytes:
-        return self.read()
+        """The decoded body (read now if need be; with the async API, ``await aread()``
+        first, or use ``stream=False``)."""
+        content = self._content
+        if content is None:
+            if isinstance(self._raw, AsyncRawResponse):
+                raise ResponseNotRead(
+                    f"the body from {self.url} has not been read: await response.aread() first"
+                )
+            content = self.read()
+        return content
 
     def _decoded(self, decoder: Decoder) -> Iterator[bytes]:
         seen = False
-        for chunk in self._raw.iter_raw():
+        for chunk in self._sync().iter_raw():
             seen = True
             yield from decoder.decode(chunk)
         if seen:  # an empty body (HEAD, 204, 304) has nothing to flush or to be truncated
@@ -472,7 +585,7 @@ class Response:
         try:
             decoder = self._decoder()
             if decoder is None:
-                yield from self._raw.iter_raw(chunk_size)
+                yield from self._sync().iter_raw(chunk_size)
             else:
                 decoded = self._decoded(decoder)
                 yield from rechunk(decoded, chunk_size) if chunk_size else decoded
@@ -521,7 +634,7 @@ class Response:
 
     def _iter_raw(self, chunk_size: int | None) -> Iterator[bytes]:
         try:
-            yield from self._raw.iter_raw(chunk_size)
+            yield from self._sync().iter_raw(chunk_size)
         finally:
             if self._raw.is_complete:
                 self._run_closers()
@@ -597,6 +710,19 @@ class Response:
         raises ``DecodingError`` and closes the response, bounding the memory one line
         can take.
         """
+        splitter = self._line_splitter(chunk_size, decode_unicode, delimiter, max_line_length)
+        if splitter.as_bytes:
+            return self._lines(self.iter_bytes(chunk_size), splitter)
+        return self._lines(self._iter_text(chunk_size), splitter)
+
+    def _line_splitter(
+        self,
+        chunk_size: int | None,
+        decode_unicode: bool | None,
+        delimiter: str | bytes | None,
+        max_line_length: int | None,
+    ) -> _LineSplitter[Any]:
+        """Check ``iter_lines``' arguments; the splitter that cuts its lines."""
         _check_chunk_size(chunk_size)
         _check_limit("max_line_length", max_line_length)
         if decode_unicode is not None and not isinstance(decode_unicode, bool):
@@ -615,68 +741,31 @@ class Response:
                 raise InvalidArgument("delimiter must not be empty")
         if as_bytes:
             assert not isinstance(delimiter, str)
-            return self._lines(
-                self.iter_bytes(chunk_size), _BREAKS_BYTES, b"\r", b"\n", b"",
-                delimiter, max_line_length,
+            return _LineSplitter(
+                _BREAKS_BYTES, b"\r", b"\n", b"", delimiter, max_line_length,
+                self._check_line, as_bytes=True,
             )  # fmt: skip
         assert not isinstance(delimiter, bytes)
-        return self._lines(
-            self._iter_text(chunk_size), _BREAKS_STR, "\r", "\n", "",
-            delimiter, max_line_length,
+        return _LineSplitter(
+            _BREAKS_STR, "\r", "\n", "", delimiter, max_line_length,
+            self._check_line, as_bytes=False,
         )  # fmt: skip
 
     def _lines(
-        self,
-        chunks: Iterator[AnyStr],
-        breaks: re.Pattern[AnyStr],
-        cr: AnyStr,
-        lf: AnyStr,
-        empty: AnyStr,
-        delimiter: AnyStr | None,
-        limit: int | None,
-    ) -> Iterator[AnyStr]:
-        # Linear: each chunk is split once, and a line that spans chunks is joined once
-        # from its pieces. ``carry`` keeps the last len(delimiter) - 1 units of an
-        # unfinished line, where a delimiter split between chunks may begin.
-        parts: list[AnyStr] = []
-        pending = 0  # length of the unfinished line held in parts (and carry)
-        carry = empty
-        keep = len(delimiter) - 1 if delimiter is not None else 0
-        skip_lf = False  # the last chunk ended in CR: an LF next completes that CRLF
+        self, chunks: Iterator[Any], splitter: _LineSplitter[Any]
+    ) -> Iterator[Any]:
         for chunk in chunks:
-            if not chunk:
-                continue
-            if delimiter is None:
-                if skip_lf and chunk.startswith(lf):
-                    chunk = chunk[1:]
-                skip_lf = chunk.endswith(cr)
-                pieces = breaks.split(chunk)
-            else:
-                chunk = carry + chunk
-                pending -= len(carry)
-                pieces = chunk.split(delimiter)
-            if len(pieces) > 1:
-                parts.append(pieces[0])
-                line = empty.join(parts)
-                parts = []
-                pending = 0
-                self._check_line(len(line), limit)
+            yield from splitter.feed(chunk)
+        yield from splitter.finish()
+
+    async def _alines(
+        self, chunks: AsyncIterator[Any], splitter: _LineSplitter[Any]
+    ) -> AsyncIterator[Any]:
+        async for chunk in chunks:
+            for line in splitter.feed(chunk):
                 yield line
-                for line in pieces[1:-1]:
-                    self._check_line(len(line), limit)
-                    yield line
-            tail = pieces[-1]
-            if keep:
-                carry = tail[-keep:]
-                tail = tail[:-keep]
-            if tail:
-                parts.append(tail)
-            pending += len(tail) + len(carry)
-            self._check_line(pending, limit)
-        parts.append(carry)
-        last = empty.join(parts)
-        if last:
-            yield last
+        for line in splitter.finish():
+            yield line
 
     def _check_line(self, length: int, limit: int | None) -> None:
         if limit is not None and length > limit:
@@ -717,7 +806,7 @@ class Response:
     def text(self) -> str:
         """The body as text by ``encoding``; a charset that cannot decode text (``base64``,
         ``idna``...) is ignored as an unknown one is. Never raises for the bytes."""
-        content = self.read()
+        content = self.content
         if not content:
             return ""
         return _decode_text(content, self.encoding)
@@ -728,7 +817,7 @@ class Response:
         Every failure raises ``keepalive.JSONDecodeError``: also a ``json.JSONDecodeError``
         and a ``ValueError``, and a ``DecodingError``.
         """
-        content = self.read()
+        content = self.content
         where = f"the body from {self.url} is not valid JSON"
         try:
             return jsonlib.loads(content, **kwargs)
@@ -752,7 +841,7 @@ class Response:
 
     def close(self) -> None:
         """End the response; the connection goes back to the pool or is closed."""
-        self._raw.close()
+        self._sync().close()
         self._run_closers()
 
     def __enter__(self) -> Response:
@@ -760,6 +849,135 @@ class Response:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    # -- the async API (responses of AsyncSession) --------------------------------------------
+
+    async def aread(self) -> bytes:
+        """The whole decoded body; the connection is free once this returns (or raises)."""
+        content = self._content
+        if content is None:
+            raw = self._async()
+            if raw.has_header(b"content-encoding"):
+                content = await self._aread_decoded()
+            else:
+                content = await raw.aread()
+            self._content = content
+            self._run_closers()
+        return content
+
+    async def _aread_decoded(self) -> bytes:
+        try:
+            decoder = self._decoder()
+            if decoder is None:  # only "identity"
+                data: bytes = await self._async().aread()
+                return data
+            limit = self._max_decoded_size
+            parts: list[bytes] = []
+            size = 0
+            async for piece in self._adecoded(decoder):
+                size += len(piece)
+                if limit is not None and size > limit:
+                    raise DecodingError(
+                        f"the body from {self.url} decodes to more than max_decoded_size "
+                        f"({limit:,} bytes); lift the limit with AsyncSession("
+                        "max_decoded_size=N or None), or stream it with aiter_bytes()"
+                    )
+                parts.append(piece)
+        except DecodingError:
+            self._close_on_error()
+            raise
+        return b"".join(parts)
+
+    async def _adecoded(self, decoder: Decoder) -> AsyncIterator[bytes]:
+        seen = False
+        async for chunk in self._async().aiter_raw():
+            seen = True
+            for piece in decoder.decode(chunk):
+                yield piece
+        if seen:
+            decoder.finish()
+
+    def aiter_bytes(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:
+        """``iter_bytes`` for the async API: the decoded body as it arrives."""
+        _check_chunk_size(chunk_size)
+        return self._aiter_bytes(chunk_size)
+
+    async def _aiter_bytes(self, chunk_size: int | None) -> AsyncIterator[bytes]:
+        if self._content is not None:
+            content = self._content
+            step = chunk_size or len(content) or 1
+            for i in range(0, len(content), step):
+                yield content[i : i + step]
+            return
+        try:
+            decoder = self._decoder()
+            if decoder is None:
+                async for piece in self._async().aiter_raw(chunk_size):
+                    yield piece
+            else:
+                decoded = self._adecoded(decoder)
+                pieces = arechunk(decoded, chunk_size) if chunk_size else decoded
+                async for piece in pieces:
+                    yield piece
+        except DecodingError:
+            self._close_on_error()
+            raise
+        finally:
+            if self._raw.is_complete:
+                self._run_closers()
+
+    def aiter_raw(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:
+        """``iter_raw`` for the async API: the body as it came off the wire."""
+        _check_chunk_size(chunk_size)
+        return self._aiter_raw(chunk_size)
+
+    async def _aiter_raw(self, chunk_size: int | None) -> AsyncIterator[bytes]:
+        try:
+            async for piece in self._async().aiter_raw(chunk_size):
+                yield piece
+        finally:
+            if self._raw.is_complete:
+                self._run_closers()
+
+    def aiter_text(self, chunk_size: int | None = None) -> AsyncIterator[str]:
+        """``iter_text`` for the async API."""
+        _check_chunk_size(chunk_size)
+        return self._aiter_text(chunk_size)
+
+    async def _aiter_text(self, chunk_size: int | None) -> AsyncIterator[str]:
+        decoder = _TextDecoder(self._known_encoding())
+        async for chunk in self.aiter_bytes(chunk_size):
+            text = decoder.decode(chunk)
+            if text:
+                yield text
+        tail = decoder.decode(b"", final=True)
+        if tail:
+            yield tail
+
+    def aiter_lines(
+        self,
+        chunk_size: int | None = None,
+        decode_unicode: bool | None = None,
+        delimiter: str | bytes | None = None,
+        *,
+        max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH,
+    ) -> AsyncIterator[Any]:
+        """``iter_lines`` for the async API (same arguments, same line rules)."""
+        splitter = self._line_splitter(chunk_size, decode_unicode, delimiter, max_line_length)
+        if splitter.as_bytes:
+            return self._alines(self.aiter_bytes(chunk_size), splitter)
+        return self._alines(self._aiter_text(chunk_size), splitter)
+
+    async def aclose(self) -> None:
+        """End the response; the connection goes back to the pool or is closed."""
+        await self._async().aclose()
+        self._run_closers()
+
+    async def __aenter__(self) -> Response:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     def __repr__(self) -> str:
         return f"<Response [{self.status_code} {self.reason}]>"
