@@ -2,6 +2,7 @@
 
 from ._async.connection import AsyncHTTPConnection, AsyncRawResponse
 from ._async.pool import AsyncConnectionPool
+from ._async.session import AsyncSession
 from ._version import __version__
 from .api import delete, get, head, options, patch, post, put, request
 from .auth import Auth, BasicAuth, BearerAuth, DigestAuth
@@ -45,6 +46,7 @@ __all__ = [
     "AsyncConnectionPool",
     "AsyncHTTPConnection",
     "AsyncRawResponse",
+    "AsyncSession",
     "Auth",
     "BasicAuth",
     "BearerAuth",

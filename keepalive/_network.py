@@ -9,6 +9,12 @@ Foreign errors are translated here and nowhere else (``translate``), per phase: 
 timeout becomes the phase's timeout error, a certificate failure ``TLSError``, a reset, broken
 pipe or TLS EOF while reading or writing ``ServerDisconnected``, anything else of ``OSError``
 ``ConnectError`` or ``RemoteProtocolError``. The original is chained as ``__cause__``.
+
+Proxies: ``socks5_handshake`` asks a SOCKS5 proxy for a tunnel (the bytes come from the
+sans-I/O ``_socks.Socks5Handshake``). TLS to the origin through an https proxy is TLS inside
+TLS: an ``SSLSocket`` cannot be wrapped again, so ``start_tls`` on a TLS stream returns a
+``NestedTLSStream``, an ``ssl.SSLObject`` over memory BIOs whose raw bytes travel through
+the outer stream.
 """
 
 from __future__ import annotations
@@ -20,11 +26,15 @@ import select
 import socket
 import ssl
 import time
+from typing import cast
 
+from ._socks import Socks5Handshake
+from ._state import Proxy
 from .exceptions import (
     ConnectError,
     ConnectTimeout,
     KeepaliveError,
+    ProxyError,
     ReadTimeout,
     RemoteProtocolError,
     ServerDisconnected,
@@ -34,7 +44,17 @@ from .exceptions import (
     WriteTimeout,
 )
 
-__all__ = ["CONNECT", "READ", "WRITE", "SocketStream", "is_ip_literal", "open_tcp", "translate"]
+__all__ = [
+    "CONNECT",
+    "READ",
+    "WRITE",
+    "NestedTLSStream",
+    "SocketStream",
+    "is_ip_literal",
+    "open_tcp",
+    "socks5_handshake",
+    "translate",
+]
 
 # Phases passed to ``translate`` decide which timeout class a socket timeout becomes.
 CONNECT, READ, WRITE = "connect", "read", "write"
@@ -45,6 +65,8 @@ _TIMEOUTS: dict[str, type[TimeoutError]] = {
 }
 _PEER_CLOSED = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError, ssl.SSLEOFError)
 _HAS_POLL = hasattr(select, "poll")
+_NESTED_READ = 64 * 1024  # bytes asked of the outer stream per read under nested TLS
+_NESTED_WRITE = 64 * 1024  # plaintext encrypted per outer write: bounds the copy in memory
 
 
 def translate(exc: BaseException, phase: str, where: str) -> KeepaliveError:
@@ -142,7 +164,7 @@ class SocketStream:
 
     __slots__ = ("_poller", "_sock", "_timeout", "where")
 
-    def __init__(self, sock: socket.socket, where: str) -> None:
+    def __init__(self, sock: socket.socket | None, where: str) -> None:
         self._sock: socket.socket | None = sock
         self._timeout: float | None = -1.0  # what settimeout() was last given
         self._poller: select.poll | None = None
@@ -181,6 +203,23 @@ class SocketStream:
             sock.sendall(data)
         except (OSError, ssl.SSLError, ValueError) as exc:
             raise translate(exc, WRITE, self.where) from exc
+
+    def read_nowait(self, max_bytes: int) -> bytes | None:
+        """What can be read without waiting: None when nothing is there, ``b""`` at the end
+        of the stream or on an error (the idle probe of a ``NestedTLSStream``)."""
+        sock = self._sock
+        if sock is None:
+            return b""
+        try:
+            sock.setblocking(False)
+            try:
+                return sock.recv(max_bytes)
+            finally:
+                self._timeout = -1.0
+        except (ssl.SSLWantReadError, BlockingIOError):
+            return None
+        except (OSError, ValueError):
+            return b""
 
     # -- readiness ------------------------------------------------------------------------------
 
@@ -257,9 +296,14 @@ class SocketStream:
         session: ssl.SSLSession | None,
         deadline: float | None,
     ) -> SocketStream:
-        """Wrap the socket in TLS and handshake before ``deadline``; returns the TLS stream."""
+        """Wrap the socket in TLS and handshake before ``deadline``; returns the TLS stream.
+
+        On a stream that is TLS already (to an https proxy), the new TLS runs inside it.
+        """
         sock = self._sock
         assert sock is not None
+        if isinstance(sock, ssl.SSLSocket):
+            return NestedTLSStream.handshake(self, ctx, server_hostname, session, deadline)
         try:
             tls_sock = ctx.wrap_socket(
                 sock,
@@ -326,3 +370,290 @@ class SocketStream:
     @property
     def is_closed(self) -> bool:
         return self._sock is None
+
+
+class NestedTLSStream(SocketStream):
+    """TLS inside another stream: the origin's TLS through the TLS tunnel of an https proxy.
+
+    An ``ssl.SSLObject`` over two memory BIOs does the TLS; its records are read from and
+    written to the outer stream (whose own TLS is to the proxy). The interface is the
+    ``SocketStream`` one, so the driver cannot tell the difference; ``tls_session()`` and
+    ``tls_resumed`` are the inner TLS's, so resumption with the origin works as without
+    a proxy (docs/design.md, reuse rule 10).
+    """
+
+    __slots__ = ("_incoming", "_outer", "_outgoing", "_tls")
+
+    def __init__(
+        self,
+        outer: SocketStream,
+        tls: ssl.SSLObject,
+        incoming: ssl.MemoryBIO,
+        outgoing: ssl.MemoryBIO,
+        where: str,
+    ) -> None:
+        super().__init__(None, where)  # no socket of its own: the outer stream has it
+        self._outer = outer
+        self._tls: ssl.SSLObject | None = tls
+        self._incoming = incoming
+        self._outgoing = outgoing
+
+    @classmethod
+    def handshake(
+        cls,
+        outer: SocketStream,
+        ctx: ssl.SSLContext,
+        server_hostname: str,
+        session: ssl.SSLSession | None,
+        deadline: float | None,
+    ) -> NestedTLSStream:
+        """Handshake TLS with ``server_hostname`` through ``outer`` before ``deadline``."""
+        where = f"{server_hostname} (through {outer.where})"
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        try:
+            tls = ctx.wrap_bio(
+                incoming,
+                outgoing,
+                server_hostname=(
+                    None
+                    if is_ip_literal(server_hostname) and not ctx.check_hostname
+                    else server_hostname
+                ),
+                session=session,
+            )
+        except (OSError, ValueError) as exc:
+            raise translate(exc, CONNECT, where) from exc
+        stream = cls(outer, tls, incoming, outgoing, where)
+        try:
+            while True:  # each pass feeds the handshake at least one byte, or raises
+                try:
+                    tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    stream._flush(_time_left(deadline, where))
+                    data = outer.read(_NESTED_READ, _time_left(deadline, where))
+                    if not data:
+                        eof = ssl.SSLEOFError(8, "EOF occurred in violation of protocol")
+                        raise translate(eof, CONNECT, where) from None
+                    incoming.write(data)
+                except (OSError, ssl.SSLError) as exc:
+                    raise translate(exc, CONNECT, where) from exc
+            stream._flush(_time_left(deadline, where))
+        except TimeoutError as exc:
+            if isinstance(exc, ConnectTimeout):
+                raise
+            raise ConnectTimeout(f"TLS handshake with {where} timed out") from exc
+        except TransportError as exc:
+            if isinstance(exc, ConnectError):
+                raise
+            raise ConnectError(f"TLS handshake with {where} failed: {exc}") from exc
+        return stream
+
+    def _flush(self, timeout: float | None) -> None:
+        """Send what the TLS object has written to its outgoing BIO."""
+        if self._outgoing.pending:
+            self._outer.write(self._outgoing.read(), timeout)
+
+    def _live(self) -> ssl.SSLObject:
+        tls = self._tls
+        if tls is None:
+            raise TransportError(f"the connection to {self.where} is closed")
+        return tls
+
+    # -- bytes --------------------------------------------------------------------------------
+
+    def read(self, max_bytes: int, timeout: float | None) -> bytes:
+        """Read up to ``max_bytes``; ``b""`` at the end of the stream. An end of the outer
+        stream without close_notify is an end too, as for an ``SSLSocket`` (ragged EOFs are
+        suppressed there by default)."""
+        tls = self._live()
+        while True:  # each pass takes bytes from the outer stream, or returns
+            try:
+                return tls.read(max_bytes)
+            except ssl.SSLWantReadError:
+                pass
+            except ssl.SSLZeroReturnError:
+                return b""
+            except ssl.SSLError as exc:
+                raise translate(exc, READ, self.where) from exc
+            self._flush(timeout)  # e.g. a key update the peer asked for
+            data = self._outer.read(_NESTED_READ, timeout)
+            if not data:
+                return b""
+            self._incoming.write(data)
+
+    def read_into(self, buffer: bytearray | memoryview, timeout: float | None) -> int:
+        """Read into ``buffer``; 0 means the peer ended the stream."""
+        tls = self._live()
+        while True:  # as read(), without the extra copy
+            try:
+                # With a buffer, SSLObject.read fills it and returns a count.
+                return cast(int, tls.read(len(buffer), buffer))
+            except ssl.SSLWantReadError:
+                pass
+            except ssl.SSLZeroReturnError:
+                return 0
+            except ssl.SSLError as exc:
+                raise translate(exc, READ, self.where) from exc
+            self._flush(timeout)
+            data = self._outer.read(_NESTED_READ, timeout)
+            if not data:
+                return 0
+            self._incoming.write(data)
+
+    def write(self, data: bytes | bytearray | memoryview, timeout: float | None) -> None:
+        tls = self._live()
+        view = memoryview(data).cast("B")
+        for start in range(0, len(view), _NESTED_WRITE):
+            try:
+                tls.write(view[start : start + _NESTED_WRITE])
+            except ssl.SSLError as exc:
+                raise translate(exc, WRITE, self.where) from exc
+            self._flush(timeout)
+
+    def read_nowait(self, max_bytes: int) -> bytes | None:
+        """What the inner TLS can give without waiting (None: nothing; ``b""``: the end)."""
+        tls = self._tls
+        if tls is None:
+            return b""
+        ended = self._pull_nowait()
+        try:
+            return tls.read(max_bytes)
+        except ssl.SSLWantReadError:
+            return b"" if ended else None
+        except ssl.SSLError:
+            return b""
+
+    def _pull_nowait(self) -> bool:
+        """Move what the outer stream has now into the incoming BIO; True at its end."""
+        for _ in range(64):  # bounded: an idle stream holds a few records at most
+            data = self._outer.read_nowait(_NESTED_READ)
+            if data is None:
+                return False
+            if not data:
+                return True
+            self._incoming.write(data)
+        return False
+
+    # -- readiness ------------------------------------------------------------------------------
+
+    def wait_readable(self, timeout: float | None) -> bool:
+        tls = self._tls
+        if tls is None or tls.pending():
+            return True
+        return self._outer.wait_readable(timeout)
+
+    def has_peer_closed(self) -> bool:
+        """Non-blocking check of an idle tunnelled connection, as ``SocketStream`` does it.
+
+        The outer stream's own probe cannot be used: it would consume the inner TLS's
+        records (a TLS 1.3 session ticket from the origin is outer application data). The
+        records available now are handed to the inner TLS; "want read" afterwards means
+        only tickets were there.
+        """
+        tls = self._tls
+        if tls is None or self._outer.is_closed:
+            return True
+        if tls.pending():
+            return True
+        if self._pull_nowait():
+            return True
+        if not self._incoming.pending:
+            return False
+        try:
+            tls.read(1)
+        except ssl.SSLWantReadError:
+            return False
+        except ssl.SSLError:
+            return True
+        return True  # application data between cycles, or close_notify: unusable either way
+
+    # -- TLS ----------------------------------------------------------------------------------
+
+    def start_tls(
+        self,
+        ctx: ssl.SSLContext,
+        server_hostname: str,
+        session: ssl.SSLSession | None,
+        deadline: float | None,
+    ) -> SocketStream:
+        """One more level of TLS inside this one (a chain of https proxies)."""
+        return NestedTLSStream.handshake(self, ctx, server_hostname, session, deadline)
+
+    @property
+    def tls_resumed(self) -> bool:
+        return self._tls is not None and bool(self._tls.session_reused)
+
+    def tls_session(self) -> ssl.SSLSession | None:
+        tls = self._tls
+        if tls is None:
+            return None
+        session = tls.session
+        if session is None or not session.has_ticket:
+            return None
+        return session
+
+    # -- closing ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._tls = None
+        self._outer.close()
+
+    def abort(self) -> None:
+        self._tls = None
+        self._outer.abort()
+
+    @property
+    def is_closed(self) -> bool:
+        return self._tls is None
+
+
+def socks5_handshake(
+    stream: SocketStream,
+    proxy: Proxy,
+    target_host: str,
+    target_port: int,
+    deadline: float | None,
+) -> None:
+    """Ask the SOCKS5 proxy at the other end of ``stream`` for a tunnel to the target
+    (RFC 1928, RFC 1929 for a username), every read and write within ``deadline``.
+
+    For ``socks5://`` the target's name is resolved here and its address sent; for
+    ``socks5h://`` the name is sent for the proxy to resolve (``Proxy.remote_dns``). Failures
+    of the proxy are ``ProxyError``; running out of time is ``ConnectTimeout``.
+    """
+    where = f"SOCKS5 proxy {proxy.host}:{proxy.port}"
+    address = target_host
+    if not proxy.remote_dns and not is_ip_literal(target_host):
+        address = _resolve(target_host, target_port, deadline)
+    shake = Socks5Handshake(where, address, target_port, proxy.username, proxy.password)
+    try:
+        stream.write(shake.greeting(), _time_left(deadline, where))
+        while not shake.done:  # at most three replies; each read is bounded by the deadline
+            data = stream.read(shake.bytes_needed, _time_left(deadline, where))
+            answer = shake.receive_data(data)
+            if answer:
+                stream.write(answer, _time_left(deadline, where))
+    except TimeoutError as exc:
+        if isinstance(exc, ConnectTimeout):
+            raise
+        raise ConnectTimeout(f"the SOCKS5 handshake with {where} timed out") from exc
+    except ProxyError:
+        raise
+    except TransportError as exc:
+        raise ProxyError(f"the SOCKS5 handshake with {where} failed: {exc}") from exc
+
+
+def _resolve(host: str, port: int, deadline: float | None) -> str:
+    """The first address of ``host`` (the system's preferred order, RFC 6724), for
+    ``socks5://`` which resolves locally."""
+    where = f"{host}:{port}"
+    _time_left(deadline, where)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise translate(exc, CONNECT, where) from exc
+    if not infos:
+        raise ConnectError(f"cannot resolve {where}: no address")
+    _time_left(deadline, where)
+    return str(infos[0][4][0])
