@@ -18,6 +18,7 @@ TESTS_DIR = str(Path(__file__).resolve().parent.parent)
 if TESTS_DIR not in sys.path:  # for `import thirdparty` when this directory runs alone
     sys.path.insert(0, TESTS_DIR)
 
+import suite  # noqa: E402
 import thirdparty  # noqa: E402
 from suite import Profile, open_session  # noqa: E402
 
@@ -35,6 +36,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         raise ValueError(f"{metafunc.definition.nodeid}: no profile in "
                          f"{metafunc.module.__name__}.PROFILES has features {sorted(wanted)}")
     metafunc.parametrize("profile", chosen, ids=[p.name for p in chosen], scope="module")
+
+
+@pytest.fixture(autouse=True, params=["sync", "async"])
+def api(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every interop test runs once against Session and once against AsyncSession."""
+    suite.API["name"] = request.param
+    yield request.param
+    suite.API["name"] = "sync"
 
 
 @pytest.fixture(scope="module")

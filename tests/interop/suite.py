@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 import apps
 import pytest
+from blocking_async import BlockingAsyncSession
 from thirdparty import Server
 
 import keepalive
@@ -59,13 +60,22 @@ class Profile:
         return self.name
 
 
+# Which API the suite runs against: "sync" (Session) or "async" (AsyncSession behind the
+# blocking names, see tests/blocking_async.py); conftest's ``api`` fixture runs every test
+# once per API.
+API = {"name": "sync"}
+
+
 def open_session(profile: Profile, verify: str | None = None,
                  **kwargs: Any) -> keepalive.Session:
-    """A Session with the profile's default headers and a 10 s timeout."""
+    """A Session (or an AsyncSession driven through the same names) with the profile's
+    default headers and a 10 s timeout."""
     options: dict[str, Any] = {"headers": dict(profile.session_headers), "timeout": 10.0}
     if verify is not None:
         options["verify"] = verify
     options.update(kwargs)
+    if API["name"] == "async":
+        return BlockingAsyncSession(**options)  # type: ignore[return-value]
     return keepalive.Session(**options)
 
 

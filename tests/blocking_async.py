@@ -1,0 +1,148 @@
+"""Drive ``keepalive.AsyncSession`` through the blocking ``Session`` API, for suites that run
+once per API.
+
+``BlockingAsyncSession`` runs an ``AsyncSession`` on an event loop of its own, in a
+background thread; every call is submitted to that loop and waited for, so a test written
+against ``Session`` exercises the async code paths unchanged. Calls from several threads
+become concurrent tasks on the one loop, which is how asyncio code shares a session.
+Streamed responses are wrapped so ``iter_bytes``/``iter_lines``/``read``/``close`` drive
+their async twins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from typing import Any, TypeVar
+
+import keepalive
+
+T = TypeVar("T")
+CALL_TIMEOUT = 120.0  # seconds; no test call may hang the suite
+
+
+class _Loop:
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        return future.result(CALL_TIMEOUT)
+
+    def iterate(self, aiterator: AsyncIterator[T]) -> Iterator[T]:
+        while True:
+            try:
+                yield self.call(aiterator.__anext__())
+            except StopAsyncIteration:
+                return
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+class BlockingResponse:
+    """A ``Response`` of the async API, read through the blocking method names."""
+
+    def __init__(self, response: keepalive.Response, loop: _Loop) -> None:
+        self._response = response
+        self._loop = loop
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._response, name)
+
+    def read(self) -> bytes:
+        return self._loop.call(self._response.aread())
+
+    @property
+    def content(self) -> bytes:
+        return self.read()
+
+    @property
+    def text(self) -> str:
+        self.read()
+        return self._response.text
+
+    def json(self, **kwargs: Any) -> Any:
+        self.read()
+        return self._response.json(**kwargs)
+
+    def iter_bytes(self, chunk_size: int | None = None) -> Iterator[bytes]:
+        return self._loop.iterate(self._response.aiter_bytes(chunk_size))
+
+    iter_content = iter_bytes
+
+    def iter_raw(self, chunk_size: int | None = None) -> Iterator[bytes]:
+        return self._loop.iterate(self._response.aiter_raw(chunk_size))
+
+    def iter_text(self, chunk_size: int | None = None) -> Iterator[str]:
+        return self._loop.iterate(self._response.aiter_text(chunk_size))
+
+    def iter_lines(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        return self._loop.iterate(self._response.aiter_lines(*args, **kwargs))
+
+    def close(self) -> None:
+        self._loop.call(self._response.aclose())
+
+    def __enter__(self) -> BlockingResponse:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class BlockingAsyncSession:
+    """An ``AsyncSession`` behind the ``Session`` API (same arguments, same verbs)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._loop = _Loop()
+
+        async def make() -> keepalive.AsyncSession:
+            return keepalive.AsyncSession(**kwargs)
+
+        self.async_session = self._loop.call(make())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.async_session, name)
+
+    def request(self, method: str, url: str, **kwargs: Any) -> BlockingResponse:
+        response = self._loop.call(self.async_session.request(method, url, **kwargs))
+        return BlockingResponse(response, self._loop)
+
+    def get(self, url: str, **kwargs: Any) -> BlockingResponse:
+        return self.request("GET", url, **kwargs)
+
+    def head(self, url: str, **kwargs: Any) -> BlockingResponse:
+        kwargs.setdefault("allow_redirects", False)
+        return self.request("HEAD", url, **kwargs)
+
+    def options(self, url: str, **kwargs: Any) -> BlockingResponse:
+        return self.request("OPTIONS", url, **kwargs)
+
+    def delete(self, url: str, **kwargs: Any) -> BlockingResponse:
+        return self.request("DELETE", url, **kwargs)
+
+    def post(self, url: str, data: Any = None, json: Any = None, **kwargs: Any) -> BlockingResponse:
+        return self.request("POST", url, data=data, json=json, **kwargs)
+
+    def put(self, url: str, data: Any = None, **kwargs: Any) -> BlockingResponse:
+        return self.request("PUT", url, data=data, **kwargs)
+
+    def patch(self, url: str, data: Any = None, **kwargs: Any) -> BlockingResponse:
+        return self.request("PATCH", url, data=data, **kwargs)
+
+    def close(self) -> None:
+        try:
+            self._loop.call(self.async_session.aclose())
+        finally:
+            self._loop.stop()
+
+    def __enter__(self) -> BlockingAsyncSession:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
