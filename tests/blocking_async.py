@@ -6,7 +6,7 @@ background thread; every call is submitted to that loop and waited for, so a tes
 against ``Session`` exercises the async code paths unchanged. Calls from several threads
 become concurrent tasks on the one loop, which is how asyncio code shares a session.
 Streamed responses are wrapped so ``iter_bytes``/``iter_lines``/``read``/``close`` drive
-their async twins.
+their async twins. One loop thread serves every adapter of a test run.
 """
 
 from __future__ import annotations
@@ -39,10 +39,19 @@ class _Loop:
             except StopAsyncIteration:
                 return
 
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
+
+
+_shared: _Loop | None = None
+_shared_lock = threading.Lock()
+
+
+def _loop() -> _Loop:
+    """One event loop thread for every adapter of the test run (started on first use)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = _Loop()
+        return _shared
 
 
 class BlockingResponse:
@@ -88,6 +97,14 @@ class BlockingResponse:
     def close(self) -> None:
         self._loop.call(self._response.aclose())
 
+    def raise_for_status(self) -> BlockingResponse:
+        try:
+            self._response.raise_for_status()
+        except keepalive.HTTPStatusError as exc:
+            exc.response = self  # type: ignore[assignment]  # the object the test holds
+            raise
+        return self
+
     def __enter__(self) -> BlockingResponse:
         return self
 
@@ -99,15 +116,18 @@ class BlockingAsyncSession:
     """An ``AsyncSession`` behind the ``Session`` API (same arguments, same verbs)."""
 
     def __init__(self, **kwargs: Any) -> None:
-        self._loop = _Loop()
+        object.__setattr__(self, "_loop", _loop())
 
         async def make() -> keepalive.AsyncSession:
             return keepalive.AsyncSession(**kwargs)
 
-        self.async_session = self._loop.call(make())
+        object.__setattr__(self, "async_session", self._loop.call(make()))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.async_session, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self.async_session, name, value)  # s.max_redirects = 3 and the like
 
     def request(self, method: str, url: str, **kwargs: Any) -> BlockingResponse:
         response = self._loop.call(self.async_session.request(method, url, **kwargs))
@@ -136,10 +156,7 @@ class BlockingAsyncSession:
         return self.request("PATCH", url, data=data, **kwargs)
 
     def close(self) -> None:
-        try:
-            self._loop.call(self.async_session.aclose())
-        finally:
-            self._loop.stop()
+        self._loop.call(self.async_session.aclose())
 
     def __enter__(self) -> BlockingAsyncSession:
         return self
