@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import datetime
+import http
 import io
 import json as jsonlib
 import re
@@ -30,7 +31,7 @@ from .exceptions import (
     ResponseClosed,
     ResponseNotRead,
 )
-from .models import Headers, Timings
+from .models import Headers, HeadersLike, Timings
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -388,7 +389,51 @@ class Response:
         "url",
     )
 
-    def __init__(self, raw: RawResponse | AsyncRawResponse, request: Request, url: str) -> None:
+    def __init__(
+        self,
+        status_code: int = 200,
+        *,
+        headers: HeadersLike | None = None,
+        content: bytes | str = b"",
+        reason: str | None = None,
+        request: Request | None = None,
+        url: str | None = None,
+    ) -> None:
+        """A response made in memory, as a ``MockTransport`` handler returns one; the
+        session then applies redirects, cookies, hooks and decoding as usual."""
+        if isinstance(content, str):
+            content = content.encode("utf-8")
+        if not isinstance(content, bytes | bytearray):
+            raise InvalidArgumentType(f"content must be bytes or str, not {type(content).__name__}")
+        fields = Headers(headers) if headers is not None else Headers()
+        if "content-length" not in fields:
+            fields["Content-Length"] = str(len(content))
+        items = [
+            (name.encode("latin-1"), name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in fields.multi_items()
+        ]
+        if reason is None:
+            try:
+                reason = http.HTTPStatus(status_code).phrase
+            except ValueError:
+                reason = ""
+        raw = RawResponse(None, status_code, reason.encode("latin-1"), b"1.1", items)
+        raw._content = bytes(content)
+        raw._done = True
+        if url is None:
+            url = request.url if request is not None else ""
+        self._setup(raw, request if request is not None else Request("GET", url, Headers()), url)
+
+    @classmethod
+    def _from_raw(
+        cls, raw: RawResponse | AsyncRawResponse, request: Request, url: str
+    ) -> Response:
+        """The response of a request the session sent, over ``raw``'s connection."""
+        self = cls.__new__(cls)
+        self._setup(raw, request, url)
+        return self
+
+    def _setup(self, raw: RawResponse | AsyncRawResponse, request: Request, url: str) -> None:
         self._raw: RawResponse | AsyncRawResponse = raw  # the latter for the async API
         self.request = request
         self.url = url

@@ -449,7 +449,7 @@ class AsyncSession:
                 method, url, headers, body, timeout=out.limits, verify=out.verify,
                 cert=out.cert, proxy=proxy,
             )  # fmt: skip
-            response = Response(raw, Request(method, url, headers), url)
+            response = Response._from_raw(raw, Request(method, url, headers), url)
             if self.max_decoded_size != DEFAULT_MAX_DECODED_SIZE:
                 response.max_decoded_size = self.max_decoded_size
             try:
