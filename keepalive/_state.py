@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import enum
 import ssl
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
-__all__ = ["PROXY_SCHEMES", "ConnectionState", "CycleEnd", "Proxy"]
+__all__ = ["PROXY_SCHEMES", "ConnectionState", "CycleEnd", "Proxy", "Trace"]
+
+Trace = Callable[[str, dict[str, Any]], None]
+"""A tracing callback: called with an event name and a dict of details (docs/design.md)."""
 
 # The proxy kinds the network layer speaks (``Proxy.scheme``).
 PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
@@ -78,3 +82,4 @@ class CycleEnd(NamedTuple):
     response_started: bool  # some byte of the response arrived
     idle_timeout_hint: float | None  # the server's Keep-Alive: timeout=, if it sent one
     since_head: float  # seconds from the response head's arrival to this report
+    trace: Trace | None = None  # the cycle's tracing callback, for the owner's events

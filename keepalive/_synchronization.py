@@ -11,11 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from types import TracebackType
 
-__all__ = ["AsyncLock", "AsyncWaiter", "Lock", "Waiter"]
+__all__ = ["AsyncLock", "AsyncWaiter", "Lock", "Waiter", "async_sleep", "sleep"]
 
 Lock = threading.Lock
+sleep = time.sleep
+
+
+async def async_sleep(seconds: float) -> None:
+    """``time.sleep`` for the async pool (the generated blocking pool calls ``sleep``)."""
+    await asyncio.sleep(seconds)
 
 
 class AsyncLock:

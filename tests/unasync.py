@@ -52,6 +52,8 @@ NAMES = {
     "arechunk": "rechunk",
     "_async_network": "_network",
     "asynccontextmanager": "contextmanager",
+    "async_sleep": "sleep",
+    "handle_async_request": "handle_request",
 }
 _WORDS = re.compile(r"\b(" + "|".join(map(re.escape, NAMES)) + r")\b")
 _KEYWORDS = [

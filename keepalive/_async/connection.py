@@ -37,7 +37,7 @@ from .. import tls
 from .._async_network import SocketStream, open_tcp
 from .._h1 import CONTINUE, END, NEED_DATA, ClientProtocol, ResponseHead, http_version_text
 from .._request import BodyLike, HeaderPairs, RequestBody, header_pairs, make_body
-from .._state import ConnectionState, CycleEnd, Proxy
+from .._state import ConnectionState, CycleEnd, Proxy, Trace
 from ..exceptions import (
     ConnectTimeout,
     InvalidURL,
@@ -119,6 +119,7 @@ class AsyncHTTPConnection:
         "_state",
         "_stream",
         "_timings",
+        "_trace",
         "_view",
         "close_reason",
         "host",
@@ -184,6 +185,7 @@ class AsyncHTTPConnection:
         self._sent_any = False  # some byte of this cycle's request reached the wire
         self._reused = False  # this cycle runs on a connection that carried an earlier one
         self._in_cycle = False  # a cycle began and has not been reported yet
+        self._trace: Trace | None = None  # the cycle's tracing callback
         self.request_count = 0
         self.tls_resumed = False
         self.close_reason = ""  # why it was retired, for logs
@@ -282,6 +284,10 @@ class AsyncHTTPConnection:
                 ) from exc
             raise
         self._stream = stream  # from here on, close() releases it whatever fails next
+        trace = self._trace
+        if trace is not None:
+            trace("dns", {"host": host, "seconds": timings.dns})
+            trace("connect", {"address": f"{host}:{port}", "seconds": timings.connect})
         if self.scheme == "https":
             if self.proxy is not None:
                 await self._open_tunnel(stream, deadline)
@@ -295,6 +301,8 @@ class AsyncHTTPConnection:
             self.tls_resumed = stream.tls_resumed
             timings.tls = time.perf_counter() - t
             timings.tls_resumed = self.tls_resumed
+            if trace is not None:
+                trace("tls", {"resumed": self.tls_resumed, "seconds": timings.tls})
         self.opened = True
         if self._owner is not None:
             self._owner.connection_opened(self)
@@ -349,11 +357,13 @@ class AsyncHTTPConnection:
         body: BodyLike | RequestBody = None,
         *,
         timeout: TimeoutLike | None = None,
+        trace: Trace | None = None,
     ) -> AsyncRawResponse:
         """Send one request and return its response once the head has arrived.
 
         The body stays on the socket until read through the response; the connection is
-        busy until then. ``timeout=None`` uses the connection's own ``timeout``.
+        busy until then. ``timeout=None`` uses the connection's own ``timeout``. ``trace``
+        is called with each event of the cycle (docs/design.md, tracing).
         """
         state = self._state
         if state is ACTIVE:
@@ -379,6 +389,7 @@ class AsyncHTTPConnection:
         self._deadline = deadline = None if total is None else time.monotonic() + total
         self._state = ACTIVE
         self._in_cycle = True
+        self._trace = trace
         self._sent_any = False
         self._reused = reused = self.request_count > 0
         self.request_count += 1
@@ -414,6 +425,8 @@ class AsyncHTTPConnection:
         now = self._head_at = time.perf_counter()
         timings.wait = now - self._sent_at
         timings.total = now - self._cycle_started
+        if trace is not None:
+            trace("response.head", {"status_code": head.status_code, "seconds": timings.wait})
         response = AsyncRawResponse(
             self, head.status_code, head.reason, head.http_version, head.items, timings
         )
@@ -455,6 +468,8 @@ class AsyncHTTPConnection:
                     early = await self._early_response(exc)
         self._sent_at = time.perf_counter()
         timings.send = self._sent_at - t0
+        if self._trace is not None:
+            self._trace("request.sent", {"seconds": timings.send})
         return early if early is not None else await self._read_head()
 
     async def _send_body(self, body: RequestBody, write_timeout: float | None) -> None:
@@ -650,6 +665,8 @@ class AsyncHTTPConnection:
             # Whether or not the socket is kept: a server that closes after every response
             # is exactly where resumption saves the most (reuse rule 10).
             tls.remember_session(stream.tls_session(), self.ssl_context, self.host, self.port)
+        if self._trace is not None and timings is not None:
+            self._trace("response.body_done", {"seconds": timings.receive})
         reason = proto.verdict() if stream is not None else "closed while its response was read"
         if reason is None:
             proto.start_next_cycle()
@@ -671,8 +688,15 @@ class AsyncHTTPConnection:
         self, kept: bool, reason: str, *, response_started: bool, since_head: float = 0.0
     ) -> None:
         self._in_cycle = False
+        trace, self._trace = self._trace, None
         owner = self._owner
-        if owner is not None:
+        if owner is None:
+            if trace is not None:
+                if kept:
+                    trace("connection.released", {"connection_id": self.id})
+                else:
+                    trace("connection.retired", {"connection_id": self.id, "reason": reason})
+        else:
             owner.cycle_ended(
                 self,
                 CycleEnd(
@@ -683,6 +707,7 @@ class AsyncHTTPConnection:
                     response_started,
                     self._proto.idle_timeout_hint,
                     since_head,
+                    trace,
                 ),
             )
 

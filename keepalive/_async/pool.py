@@ -52,16 +52,18 @@ from .._request import (
     is_idempotent,
     make_body,
 )
-from .._state import CycleEnd, Proxy
-from .._synchronization import AsyncLock, AsyncWaiter
+from .._state import CycleEnd, Proxy, Trace
+from .._synchronization import AsyncLock, AsyncWaiter, async_sleep
 from ..exceptions import (
     InvalidArgument,
     InvalidArgumentType,
+    KeepaliveError,
     PoolClosed,
     PoolTimeout,
     ServerDisconnected,
 )
 from ..models import DEFAULT_TIMEOUT, Headers, Timeout, TimeoutLike, check_seconds
+from ..retry import Retry
 from ..urls import split_url
 from .connection import AsyncHTTPConnection, AsyncRawResponse
 
@@ -97,7 +99,7 @@ class AsyncConnectionPool:
         max_connections: int = 100,
         max_connections_per_host: int = 10,
         keepalive_expiry: float | None = 30.0,
-        retries: int = 1,
+        retries: int | Retry = 1,
         timeout: TimeoutLike = DEFAULT_TIMEOUT,
         verify: tls.VerifyLike = True,
         cert: tls.CertLike = None,
@@ -107,6 +109,12 @@ class AsyncConnectionPool:
     ) -> None:
         _check_count("max_connections", max_connections, 1)
         _check_count("max_connections_per_host", max_connections_per_host, 1)
+        # retries: an int is how often the keep-alive race is retried (reuse rule 6); a
+        # Retry is the caller's policy on top, while the race retry stays on and does not
+        # spend the caller's budget.
+        self.retry_policy: Retry | None = None
+        if isinstance(retries, Retry):
+            self.retry_policy, retries = retries, 1
         _check_count("retries", retries, 0)
         if keepalive_expiry is not None:
             keepalive_expiry = check_seconds("keepalive_expiry", keepalive_expiry)
@@ -157,11 +165,13 @@ class AsyncConnectionPool:
         verify: tls.VerifyLike | None = None,
         cert: tls.CertLike = None,
         proxy: Proxy | None = None,
+        trace: Trace | None = None,
     ) -> AsyncRawResponse:
         """Send a request on a pooled connection; the response body streams from the socket.
 
         Per-request ``verify``/``cert``/``proxy`` join the pool key, so connections made
-        under other settings are never used for it.
+        under other settings are never used for it. ``trace`` is called with each event
+        of the exchange (docs/design.md, tracing).
         """
         scheme, host, port, target = split_url(url)
         if scheme == "https":
@@ -188,12 +198,93 @@ class AsyncConnectionPool:
             pairs.extend(proxy.headers)
         # Made once, before the first attempt reads it: a file's start offset is kept.
         request_body = body if type(body) is RequestBody else make_body(body)
+        policy = self.retry_policy
+        if policy is None:
+            return await self._send(
+                method, url, target, key, pairs, request_body, limits, verify, cert, trace
+            )
+        while True:
+            try:
+                response = await self._send(
+                    method, url, target, key, pairs, request_body, limits, verify, cert, trace
+                )
+            except KeepaliveError as exc:
+                if not request_body.rewind():
+                    raise
+                following = policy.retry_error(method, exc, request_headers=pairs)
+                if following is None:
+                    raise
+                policy = following
+                await self._pause(policy, None, method, url, str(exc), trace)
+                continue
+            following = policy.retry_response(
+                method,
+                response.status_code,
+                response.headers if response.status_code >= 400 else None,
+                request_headers=pairs,
+                response=response,
+            )
+            if following is None or not request_body.rewind():
+                return response
+            await response.aclose()  # drains a small body: the connection is reused
+            policy = following
+            await self._pause(
+                policy, response.headers, method, url, f"status {response.status_code}", trace
+            )
+
+    async def _pause(
+        self,
+        policy: Retry,
+        headers: Headers | None,
+        method: str,
+        url: str,
+        reason: str,
+        trace: Trace | None,
+    ) -> None:
+        """Wait as the policy says before the next attempt; log and trace why."""
+        delay = policy.sleep_for(headers, time.time())
+        with self._lock:
+            self._retries += 1
+        logger.debug("retrying %s %s in %.3f s: %s", method, url, delay, reason)
+        if trace is not None:
+            trace("retry", {"reason": reason, "delay": delay, "attempt": len(policy.history)})
+        if delay > 0:
+            await async_sleep(delay)
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        target: str,
+        key: PoolKey,
+        pairs: list[Any],
+        request_body: RequestBody,
+        limits: Timeout,
+        verify: tls.VerifyLike | None,
+        cert: tls.CertLike,
+        trace: Trace | None,
+    ) -> AsyncRawResponse:
+        """One request, with the keep-alive race retried on a new connection (rule 6)."""
         force_new = False
         attempt = 0
         while True:
-            conn, idle = await self._acquire(key, limits.pool, force_new, verify, cert)
+            if trace is None:
+                conn, idle = await self._acquire(key, limits.pool, force_new, verify, cert)
+            else:
+                started = time.perf_counter()
+                conn, idle = await self._acquire(key, limits.pool, force_new, verify, cert)
+                trace(
+                    "connection.acquired",
+                    {
+                        "reused": conn.request_count > 0,
+                        "connection_id": conn.id,
+                        "waited": time.perf_counter() - started,
+                    },
+                )
             try:
-                response = await conn.request(method, target, pairs, request_body, timeout=limits)
+                response = await conn.request(
+                    method, target, pairs, request_body, timeout=limits, trace=trace
+                )
             except ServerDisconnected as exc:
                 if exc.reused:
                     self._learn_dead(key, idle)
@@ -214,6 +305,8 @@ class AsyncConnectionPool:
                     self._requests -= 1
                     self._reused -= 1
                 logger.debug("retrying %s %s on a new connection after %s", method, url, exc)
+                if trace is not None:
+                    trace("retry", {"reason": str(exc), "delay": 0.0, "attempt": attempt})
                 continue
             if response.reused:
                 # Lock-free: a lost update under a race only delays what is learned.
@@ -222,6 +315,11 @@ class AsyncConnectionPool:
                 if logger.isEnabledFor(logging.DEBUG):
                     logger.debug("reused %r for %s %s", conn, method, url)
             return response
+
+    async def handle_async_request(self, request: Any) -> AsyncRawResponse:
+        """The transport interface (``Session.mount``): send ``request`` (anything with
+        ``method``, ``url``, ``headers`` and ``body``) with the pool's own settings."""
+        return await self.request(request.method, request.url, request.headers, request.body)
 
     def stats(self) -> dict[str, int]:
         """Counts since creation (opened, closed, reused, requests, retries), and idle and
@@ -286,10 +384,22 @@ class AsyncConnectionPool:
 
     def cycle_ended(self, conn: AsyncHTTPConnection, end: CycleEnd) -> None:
         """A cycle ended: keep the connection idle or retire it, then wake a waiter."""
+        kept = self._end_cycle(conn, end)
+        trace = end.trace
+        if trace is not None:  # outside the lock: a callback may do anything
+            if kept:
+                trace("connection.released", {"connection_id": conn.id})
+            else:
+                reason = end.reason or conn.close_reason or "not reusable"
+                trace("connection.retired", {"connection_id": conn.id, "reason": reason})
+
+    def _end_cycle(self, conn: AsyncHTTPConnection, end: CycleEnd) -> bool:
+        """``cycle_ended`` under the lock; True when the connection went back idle."""
+        kept = False
         with self._lock:
             key = self._active.pop(conn, None)
             if key is None:
-                return  # already reclaimed, or the pool was closed or forked meanwhile
+                return False  # already reclaimed, or the pool was closed or forked meanwhile
             if not end.request_sent and not end.kept and not conn.opened:
                 pass  # never connected: counted as a request that failed
             if end.reason == "the request was refused":
@@ -312,6 +422,7 @@ class AsyncConnectionPool:
                     expiry = limit if expiry is None else min(expiry, limit)
                 expires_at = now + expiry if expiry is not None else float("inf")
                 if expires_at > now:
+                    kept = True
                     self._idle.setdefault(key, []).append((conn, expires_at, now))
                     self._idle_total += 1
                     if expires_at < self._next_expiry:
@@ -324,6 +435,7 @@ class AsyncConnectionPool:
                 self._sweep_expired(now)
             if self._waiters:
                 self._wake(key)
+        return kept
 
     def response_dropped(self, conn: AsyncHTTPConnection) -> None:
         """From a finaliser: remember the connection; its slot is freed on the next touch."""
