@@ -41,8 +41,10 @@ from .pool import ConnectionPool
 from .response import Request, Response
 from .retry import Retry
 from .session import Session
+from .transports import ASGITransport, MockTransport, WSGITransport
 
 __all__ = [
+    "ASGITransport",
     "AsyncConnectionPool",
     "AsyncHTTPConnection",
     "AsyncRawResponse",
@@ -68,6 +70,7 @@ __all__ = [
     "JSONDecodeError",
     "KeepaliveError",
     "LocalProtocolError",
+    "MockTransport",
     "PoolClosed",
     "PoolTimeout",
     "Proxy",
@@ -90,6 +93,7 @@ __all__ = [
     "Timings",
     "TooManyRedirects",
     "TransportError",
+    "WSGITransport",
     "WriteTimeout",
     "__version__",
     "delete",

@@ -3,6 +3,11 @@
 The hierarchy is the contract in docs/design.md: callers catch these names, never a raw
 ``socket``/``ssl``/``h11`` exception (the network backend, ``_network.translate``, and the
 protocol translate those where they arise). The original is always chained as ``__cause__``.
+
+requests' names are fitted into the hierarchy (the end of this module), so code written for
+``requests.exceptions`` catches the same failures: ``RequestException`` is ``KeepaliveError``,
+``ConnectionError`` the base of what breaks a connection (``ConnectTimeout`` too, not
+``ReadTimeout``, as in requests), ``HTTPError`` is ``HTTPStatusError`` and so on.
 """
 
 from __future__ import annotations
@@ -12,31 +17,42 @@ import json as _json
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .response import Response
+    from .response import Request, Response
 
 __all__ = [
+    "ChunkedEncodingError",
     "ConnectError",
     "ConnectTimeout",
+    "ConnectionError",
+    "ContentDecodingError",
     "CookieConflict",
     "DecodingError",
+    "HTTPError",
     "HTTPStatusError",
     "InvalidArgument",
     "InvalidArgumentType",
+    "InvalidHeader",
+    "InvalidSchema",
     "InvalidURL",
     "JSONDecodeError",
     "KeepaliveError",
     "LocalProtocolError",
+    "MissingSchema",
     "PoolClosed",
     "PoolTimeout",
     "ProxyError",
     "ReadTimeout",
     "RemoteProtocolError",
+    "RequestException",
     "ResponseClosed",
     "ResponseNotRead",
     "RetryError",
+    "SSLError",
     "ServerDisconnected",
     "StreamConsumed",
+    "StreamConsumedError",
     "TLSError",
+    "Timeout",
     "TimeoutError",
     "TooManyRedirects",
     "TransportError",
@@ -45,14 +61,41 @@ __all__ = [
 
 
 class KeepaliveError(Exception):
-    """Base of every error raised by keepalive."""
+    """Base of every error raised by keepalive (requests' ``RequestException``).
+
+    ``response`` and ``request`` are the response and request the error is about, or None,
+    as on requests' exceptions; both may be given as keywords, and a ``response`` alone
+    brings its ``request`` along.
+    """
+
+    response: Response | None = None
+    request: Request | None = None
+
+    def __init__(
+        self, *args: object, response: Response | None = None, request: Request | None = None
+    ) -> None:
+        super().__init__(*args)
+        if response is not None:
+            self.response = response
+            if request is None:
+                request = getattr(response, "request", None)
+        if request is not None:
+            self.request = request
 
 
 class TransportError(KeepaliveError):
     """Something went wrong on the wire."""
 
 
-class ConnectError(TransportError):
+class ConnectionError(TransportError):
+    """The connection could not be made or broke: requests' ``ConnectionError``.
+
+    The base of ``ConnectError`` (so ``TLSError``), ``ProxyError``, ``RemoteProtocolError``
+    and ``ConnectTimeout``; a ``ReadTimeout`` is not one, as in requests.
+    """
+
+
+class ConnectError(ConnectionError):
     """DNS failure, connection refused, host unreachable."""
 
 
@@ -60,7 +103,7 @@ class TLSError(ConnectError):
     """The TLS handshake or certificate verification failed."""
 
 
-class ProxyError(TransportError):
+class ProxyError(ConnectionError):
     """The proxy refused the request or broke the tunnel."""
 
 
@@ -68,7 +111,7 @@ class TimeoutError(TransportError, builtins.TimeoutError):
     """A phase ran out of time; also a built-in ``TimeoutError``."""
 
 
-class ConnectTimeout(TimeoutError):
+class ConnectTimeout(TimeoutError, ConnectionError):
     """Connecting (TCP or TLS) took longer than ``timeout.connect``."""
 
 
@@ -84,7 +127,7 @@ class PoolTimeout(TimeoutError):
     """No connection became available within ``timeout.pool``."""
 
 
-class RemoteProtocolError(TransportError):
+class RemoteProtocolError(ConnectionError):
     """The server broke HTTP/1.1: malformed head, bad framing, closed mid-message."""
 
 
@@ -94,6 +137,14 @@ class LocalProtocolError(KeepaliveError, ValueError):
 
 class InvalidURL(KeepaliveError, ValueError):
     """The URL cannot be sent: no host, unsupported scheme, bad port."""
+
+
+class MissingSchema(InvalidURL):
+    """The URL has no scheme (``example.com/x``); requests' name for it."""
+
+
+class InvalidSchema(InvalidURL):
+    """The URL's scheme is not ``http`` or ``https``; requests' name for it."""
 
 
 class InvalidArgument(KeepaliveError, ValueError):
@@ -111,10 +162,11 @@ class TooManyRedirects(KeepaliveError):
 class HTTPStatusError(KeepaliveError):
     """Raised by ``Response.raise_for_status()`` for 4xx and 5xx responses."""
 
+    response: Response
+    request: Request
+
     def __init__(self, message: str, *, response: Response) -> None:
-        super().__init__(message)
-        self.response = response
-        self.request = response.request
+        super().__init__(message, response=response)
 
 
 class DecodingError(KeepaliveError):
@@ -174,11 +226,24 @@ class RetryError(KeepaliveError):
         response: Response | None = None,
         reason: str | BaseException | None = None,
     ) -> None:
-        super().__init__(message)
-        self.response = response
+        super().__init__(message, response=response)
         self.reason = reason
 
 
 class JSONDecodeError(DecodingError, _json.JSONDecodeError):
     """``Response.json()`` found no valid JSON; also a ``json.JSONDecodeError`` (so a
     ``ValueError``), built as one: ``JSONDecodeError(msg, doc, pos)``."""
+
+
+# requests' names (requests.exceptions) for the same failures. Where requests has a class of
+# its own and keepalive raises the same failure under another name, the name is an alias,
+# so that ``except`` catches it under either spelling. ``Timeout`` here is the exception;
+# ``keepalive.Timeout`` stays the settings class (the README's porting table).
+RequestException = KeepaliveError
+HTTPError = HTTPStatusError
+SSLError = TLSError
+Timeout = TimeoutError
+ContentDecodingError = DecodingError
+ChunkedEncodingError = RemoteProtocolError  # a body cut short or badly framed
+InvalidHeader = LocalProtocolError  # a header name or value with CR, LF or NUL
+StreamConsumedError = StreamConsumed

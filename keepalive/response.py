@@ -60,14 +60,18 @@ _BREAKS_BYTES = re.compile(rb"\r\n|\r|\n")
 
 
 class Request:
-    """What was sent: method, URL and the header fields as written."""
+    """What was sent: method, URL, the header fields as written, and the body (bytes, or
+    None when there was none or it was a stream)."""
 
-    __slots__ = ("headers", "method", "url")
+    __slots__ = ("body", "headers", "method", "url")
 
-    def __init__(self, method: str, url: str, headers: Headers) -> None:
+    def __init__(
+        self, method: str, url: str, headers: Headers | None = None, body: bytes | None = None
+    ) -> None:
         self.method = method
         self.url = url
-        self.headers = headers
+        self.headers = headers if headers is not None else Headers()
+        self.body = body
 
     def __repr__(self) -> str:
         return f"<Request [{self.method} {self.url}]>"
@@ -545,6 +549,12 @@ class Response:
 
     def _async(self) -> AsyncRawResponse:
         raw = self._raw
+        if not isinstance(raw, AsyncRawResponse) and raw._conn is None:
+            # Made in memory (a transport's answer): the same bytes serve either API.
+            twin = AsyncRawResponse(None, raw.status_code, b"", b"1.1", raw._items, raw.timings)
+            twin.reason, twin.http_version = raw.reason, raw.http_version
+            twin._content, twin._done = raw._content, raw._done
+            self._raw = raw = twin
         if not isinstance(raw, AsyncRawResponse):
             raise ResponseNotRead(
                 f"the response from {self.url} came from the blocking API: use read(), "

@@ -60,6 +60,7 @@ from ..exceptions import (
     KeepaliveError,
     PoolClosed,
     PoolTimeout,
+    RetryError,
     ServerDisconnected,
 )
 from ..models import DEFAULT_TIMEOUT, Headers, Timeout, TimeoutLike, check_seconds
@@ -217,13 +218,23 @@ class AsyncConnectionPool:
                 policy = following
                 await self._pause(policy, None, method, url, str(exc), trace)
                 continue
-            following = policy.retry_response(
-                method,
-                response.status_code,
-                response.headers if response.status_code >= 400 else None,
-                request_headers=pairs,
-                response=response,
-            )
+            try:
+                following = policy.retry_response(
+                    method,
+                    response.status_code,
+                    response.headers if response.status_code >= 400 else None,
+                    request_headers=pairs,
+                    response=response,
+                )
+            except RetryError:
+                # The error carries the last response: read a small body for it, and in
+                # any case free the connection before the error reaches the caller.
+                length = response.headers.get("content-length")
+                if length is not None and length.isdigit() and int(length) <= 64 * 1024:
+                    await response.aread()
+                else:
+                    await response.aclose()
+                raise
             if following is None or not request_body.rewind():
                 return response
             await response.aclose()  # drains a small body: the connection is reused

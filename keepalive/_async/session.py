@@ -35,7 +35,7 @@ from urllib.parse import unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 from .. import tls
 from .._request import RequestBody, make_body
-from .._state import Proxy
+from .._state import Proxy, Trace
 from .._version import __version__
 from ..auth import Auth, BasicAuth, coerce_auth
 from ..cookies import CookieJar
@@ -47,11 +47,13 @@ from ..exceptions import (
     LocalProtocolError,
     PoolClosed,
     RemoteProtocolError,
+    RetryError,
     TooManyRedirects,
 )
 from ..models import Headers, HeadersLike, Timeout, TimeoutLike, check_seconds
 from ..multipart import encode_multipart
 from ..response import DEFAULT_MAX_DECODED_SIZE, REDIRECT_STATUSES, Request, Response
+from ..retry import Retry
 from ..urls import DEFAULT_PORTS, split_url, split_userinfo
 from .pool import AsyncConnectionPool
 
@@ -205,6 +207,7 @@ class _Outgoing:
     limits: Timeout
     verify: tls.VerifyLike | None
     cert: tls.CertLike
+    trace: Trace | None = None  # this request's tracing callback (or the session's)
     trusted: bool = True  # still within the caller's origin: its credentials go along
 
     def leave_origin(self) -> None:
@@ -237,14 +240,29 @@ class AsyncSession:
         max_connections: int = 100,
         max_connections_per_host: int = 10,
         keepalive_expiry: float | None = 30.0,
-        retries: int = 1,
+        retries: int | Retry = 1,
         max_decoded_size: int | None = DEFAULT_MAX_DECODED_SIZE,
+        *,
+        transport: Any = None,
+        base_url: str | None = None,
+        trace: Trace | None = None,
     ) -> None:
         # Caller errors surface here, named, before anything is built.
         _check_count("max_redirects", max_redirects, 0)
         _check_count("max_connections", max_connections, 1)
         _check_count("max_connections_per_host", max_connections_per_host, 1)
-        _check_count("retries", retries, 0)
+        if not isinstance(retries, Retry):
+            _check_count("retries", retries, 0)
+        if transport is not None and not hasattr(transport, "handle_async_request"):
+            raise InvalidArgumentType(
+                f"transport {type(transport).__name__} has no handle_async_request(request)"
+            )
+        if base_url is not None:
+            if not isinstance(base_url, str):
+                raise InvalidArgumentType(f"base_url must be a str, not {type(base_url).__name__}")
+            split_url(base_url)  # InvalidURL now, naming it, rather than on each request
+        if trace is not None and not callable(trace):
+            raise InvalidArgumentType(f"trace must be callable, not {type(trace).__name__}")
         keepalive_expiry = check_seconds("keepalive_expiry", keepalive_expiry)
         coerce_auth(auth)  # a bad auth= fails now, not on the first request
         self.headers = _default_headers()
@@ -277,6 +295,31 @@ class AsyncSession:
             self.proxies.update(proxies)
         self._proxy_choice: dict[tuple[str, str], Proxy | None] = {}
         self._closed = False
+        # Requests go to the longest matching mounted prefix, else this transport; None
+        # means the session's own pool (the fast path).
+        self.transport = transport
+        self._mounts: list[tuple[str, Any]] = []
+        self.base_url = base_url if base_url is None or base_url.endswith("/") else base_url + "/"
+        self.trace = trace
+
+    def mount(self, prefix: str, transport: Any) -> None:
+        """Send requests whose URL starts with ``prefix`` through ``transport``; the
+        longest matching prefix wins (``requests``' ``mount``, httpx's ``mounts``)."""
+        if not isinstance(prefix, str):
+            raise InvalidArgumentType(f"prefix must be a str, not {type(prefix).__name__}")
+        if not hasattr(transport, "handle_async_request"):
+            raise InvalidArgumentType(
+                f"transport {type(transport).__name__} has no handle_async_request(request)"
+            )
+        self._mounts = [(p, t) for p, t in self._mounts if p != prefix]
+        self._mounts.append((prefix, transport))
+        self._mounts.sort(key=lambda item: len(item[0]), reverse=True)
+
+    def _transport_for(self, url: str) -> Any:
+        for prefix, transport in self._mounts:
+            if url.startswith(prefix):
+                return transport
+        return self.transport
 
     # -- life cycle -------------------------------------------------------------------------------
 
@@ -348,6 +391,7 @@ class AsyncSession:
         verify: tls.VerifyLike | None = None,
         cert: tls.CertLike = None,
         json: Any = None,
+        trace: Trace | None = None,
     ) -> Response:
         """Send a request; follow redirects; return the response (body read unless ``stream``).
 
@@ -363,6 +407,9 @@ class AsyncSession:
             )
         if not isinstance(url, str):
             raise InvalidArgumentType(f"url must be a str, not {type(url).__name__}")
+        if self.base_url is not None and "://" not in url:
+            # Relative to the session's base URL, as urljoin does after a trailing "/".
+            url = urljoin(self.base_url, url)
         method = method.upper()
         url_auth = None
         if "@" in url:
@@ -388,7 +435,7 @@ class AsyncSession:
             auth = self.auth if self.auth is not None else url_auth
         outgoing = _Outgoing(
             method, url, merged, make_body(body), extra_cookies, coerce_auth(auth),
-            limits, verify, cert,
+            limits, verify, cert, trace if trace is not None else self.trace,
         )  # fmt: skip
         response = await self._send_handling_redirects(outgoing, allow_redirects)
         if not stream:
@@ -443,13 +490,23 @@ class AsyncSession:
                 send_headers = send_headers.copy() if send_headers is headers else send_headers
                 send_headers["Authorization"] = value
         proxy = self._proxy_for(url)
+        transport = self._transport_for(url) if self._mounts else self.transport
 
         async def send(headers: Headers) -> Response:
-            raw = await self.pool.request(
-                method, url, headers, body, timeout=out.limits, verify=out.verify,
-                cert=out.cert, proxy=proxy,
-            )  # fmt: skip
-            response = Response._from_raw(raw, Request(method, url, headers), url)
+            if transport is None:
+                try:
+                    raw = await self.pool.request(
+                        method, url, headers, body, timeout=out.limits, verify=out.verify,
+                        cert=out.cert, proxy=proxy, trace=out.trace,
+                    )  # fmt: skip
+                except RetryError as exc:
+                    if exc.response is not None and not isinstance(exc.response, Response):
+                        last = Request(method, url, headers)
+                        exc.response = Response._from_raw(exc.response, last, url)
+                    raise
+                response = Response._from_raw(raw, Request(method, url, headers), url)
+            else:
+                response = await self._send_through(transport, method, url, headers, body)
             if self.max_decoded_size != DEFAULT_MAX_DECODED_SIZE:
                 response.max_decoded_size = self.max_decoded_size
             try:
@@ -478,6 +535,21 @@ class AsyncSession:
                 response = await send(retry_headers)
                 response.history = [challenge]
         return response
+
+    async def _send_through(
+        self, transport: Any, method: str, url: str, headers: Headers, body: RequestBody
+    ) -> Response:
+        """Send through a transport other than the pool; wrap what it returns."""
+        if body.stream is None:
+            data: bytes | None = bytes(body.data) if body.data else None
+        else:
+            data = b"".join([bytes(chunk) async for chunk in body.achunks()])
+        request = Request(method, url, headers, data)
+        result = await transport.handle_async_request(request)
+        if isinstance(result, Response):
+            result.request, result.url = request, url
+            return result
+        return Response._from_raw(result, request, url)
 
     def _store_cookies(self, response: Response, url: str) -> None:
         raw = response._raw
