@@ -6,6 +6,10 @@ with a timer, no task per read). TLS is driven here, over memory BIOs (``ssl.SSL
 asyncio's own TLS transport cannot offer a saved session, and resumption is a reuse rule
 (docs/design.md, rule 10). Errors are translated by the same table as the blocking
 backend (``_network.translate``).
+
+Proxies, as in the blocking backend: ``socks5_handshake`` drives the sans-I/O SOCKS5 client;
+``start_tls`` on a stream that is TLS already (to an https proxy) returns a
+``NestedTLSStream``, the same memory-BIO TLS whose raw bytes go through the outer stream.
 """
 
 from __future__ import annotations
@@ -18,12 +22,21 @@ import time
 from collections import deque
 from typing import Any
 
-from ._network import CONNECT, READ, WRITE, is_ip_literal, translate
-from .exceptions import ConnectTimeout, TransportError
+from ._network import CONNECT, READ, WRITE, is_ip_literal, join_host_port, translate
+from ._socks import Socks5Handshake
+from ._state import Proxy
+from .exceptions import (
+    ConnectError,
+    ConnectTimeout,
+    ProxyError,
+    TimeoutError,
+    TransportError,
+)
 
-__all__ = ["SocketStream", "open_tcp"]
+__all__ = ["NestedTLSStream", "SocketStream", "open_tcp", "socks5_handshake"]
 
 _READ_CHUNK = 256 * 1024
+_NESTED_WRITE = 64 * 1024  # plaintext encrypted per outer write under nested TLS
 
 
 class _Timeout(builtins.TimeoutError):
@@ -162,7 +175,7 @@ class SocketStream:
     __slots__ = ("_incoming", "_outgoing", "_protocol", "_tls", "_transport", "where")
 
     def __init__(
-        self, transport: asyncio.Transport, protocol: _StreamProtocol, where: str
+        self, transport: asyncio.Transport | None, protocol: _StreamProtocol, where: str
     ) -> None:
         self._transport: asyncio.Transport | None = transport
         self._protocol = protocol
@@ -248,6 +261,30 @@ class SocketStream:
             raise translate(exc, WRITE, self.where) from exc
         await self._flush_tls(timeout)
 
+    def read_nowait(self, max_bytes: int) -> bytes | None:
+        """What can be read without waiting: None when nothing is there, ``b""`` at the end
+        of the stream or on an error (the idle probe of a ``NestedTLSStream``)."""
+        protocol = self._protocol
+        ended = self._transport is None or protocol.eof or protocol.error is not None
+        tls = self._tls
+        if tls is None:
+            if not protocol.chunks:
+                return b"" if ended else None
+            data = protocol.chunks.popleft()
+            if len(data) > max_bytes:
+                protocol.chunks.appendleft(data[max_bytes:])
+                data = data[:max_bytes]
+            return data
+        assert self._incoming is not None
+        while protocol.chunks:
+            self._incoming.write(protocol.chunks.popleft())
+        try:
+            return tls.read(max_bytes)
+        except ssl.SSLWantReadError:
+            return b"" if ended else None
+        except ssl.SSLError:
+            return b""
+
     # -- readiness ------------------------------------------------------------------------------
 
     async def wait_readable(self, timeout: float | None) -> bool:
@@ -301,7 +338,13 @@ class SocketStream:
         session: ssl.SSLSession | None,
         deadline: float | None,
     ) -> SocketStream:
-        """Handshake TLS over this stream before ``deadline``; returns the TLS stream."""
+        """Handshake TLS over this stream before ``deadline``; returns the TLS stream.
+
+        On a stream that is TLS already (to an https proxy), the new TLS runs inside it.
+        """
+        if self._tls is not None:
+            nested = NestedTLSStream(self, f"{server_hostname} (through {self.where})")
+            return await nested.start_tls(ctx, server_hostname, session, deadline)
         incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
         try:
             tls = ctx.wrap_bio(
@@ -409,3 +452,185 @@ class SocketStream:
     @property
     def is_closed(self) -> bool:
         return self._transport is None
+
+
+class NestedTLSStream(SocketStream):
+    """TLS inside another stream: the origin's TLS through the TLS tunnel of an https proxy.
+
+    The TLS machinery is ``SocketStream``'s own (``ssl.SSLObject`` over memory BIOs); only
+    its raw bytes differ: they are read from and written to the outer stream, whose TLS is
+    to the proxy. ``tls_session()`` and ``tls_resumed`` are the inner TLS's, so resumption
+    with the origin works as without a proxy (docs/design.md, reuse rule 10).
+    """
+
+    __slots__ = ("_outer",)
+
+    def __init__(self, outer: SocketStream, where: str) -> None:
+        super().__init__(None, _StreamProtocol(), where)  # no transport: the outer has it
+        self._outer = outer
+
+    async def _raw_chunk(self, timeout: float | None, phase: str) -> bytes:
+        try:
+            return await self._outer.read(_READ_CHUNK, timeout)
+        except TimeoutError as exc:
+            if phase != CONNECT or isinstance(exc, ConnectTimeout):
+                raise
+            raise ConnectTimeout(f"TLS handshake with {self.where} timed out") from exc
+
+    async def _send_raw(self, data: bytes | bytearray | memoryview, timeout: float | None) -> None:
+        await self._outer.write(data, timeout)
+
+    async def write(self, data: bytes | bytearray | memoryview, timeout: float | None) -> None:
+        """Encrypt and send in slices: each layer holds one slice, not the whole body."""
+        view = memoryview(data).cast("B")
+        for start in range(0, len(view), _NESTED_WRITE):
+            await super().write(view[start : start + _NESTED_WRITE], timeout)
+
+    async def start_tls(
+        self,
+        ctx: ssl.SSLContext,
+        server_hostname: str,
+        session: ssl.SSLSession | None,
+        deadline: float | None,
+    ) -> SocketStream:
+        """Handshake with ``server_hostname`` through the outer stream before ``deadline``."""
+        try:
+            return await super().start_tls(ctx, server_hostname, session, deadline)
+        except TimeoutError as exc:
+            if isinstance(exc, ConnectTimeout):
+                raise
+            raise ConnectTimeout(f"TLS handshake with {self.where} timed out") from exc
+        except TransportError as exc:
+            if isinstance(exc, ConnectError):
+                raise
+            raise ConnectError(f"TLS handshake with {self.where} failed: {exc}") from exc
+
+    def read_nowait(self, max_bytes: int) -> bytes | None:
+        """What the inner TLS can give without waiting (None: nothing; ``b""``: the end)."""
+        tls = self._tls
+        if tls is None or self.is_closed:
+            return b""
+        ended = self._pull_nowait()
+        try:
+            return tls.read(max_bytes)
+        except ssl.SSLWantReadError:
+            return b"" if ended else None
+        except ssl.SSLError:
+            return b""
+
+    def _pull_nowait(self) -> bool:
+        """Move what the outer stream has now into the incoming BIO; True at its end."""
+        incoming = self._incoming
+        assert incoming is not None
+        for _ in range(64):  # bounded: an idle stream holds a few records at most
+            data = self._outer.read_nowait(_READ_CHUNK)
+            if data is None:
+                return False
+            if not data:
+                return True
+            incoming.write(data)
+        return False
+
+    async def wait_readable(self, timeout: float | None) -> bool:
+        tls = self._tls
+        if tls is None or tls.pending():
+            return True
+        return await self._outer.wait_readable(timeout)
+
+    def has_peer_closed(self) -> bool:
+        """Non-blocking check of an idle tunnelled connection.
+
+        The outer stream's own probe cannot be used: it would consume the inner TLS's
+        records (a TLS 1.3 session ticket from the origin is outer application data). The
+        records there now are handed to the inner TLS; "want read" afterwards means only
+        tickets were there.
+        """
+        tls = self._tls
+        if tls is None or self.is_closed:
+            return True
+        if tls.pending() or self._pull_nowait():
+            return True
+        assert self._incoming is not None
+        if not self._incoming.pending:
+            return False
+        try:
+            tls.read(1)
+        except ssl.SSLWantReadError:
+            return False
+        except ssl.SSLError:
+            return True
+        return True  # application data between cycles, or close_notify: unusable either way
+
+    def close(self) -> None:
+        self._outer.close()
+        protocol = self._protocol
+        protocol.eof = True
+        protocol._wake()
+
+    def abort(self) -> None:
+        self.close()
+
+    @property
+    def is_closed(self) -> bool:
+        return self._outer.is_closed
+
+
+async def socks5_handshake(
+    stream: SocketStream,
+    proxy: Proxy,
+    target_host: str,
+    target_port: int,
+    deadline: float | None,
+) -> None:
+    """Ask the SOCKS5 proxy at the other end of ``stream`` for a tunnel to the target
+    (RFC 1928, RFC 1929 for a username), every read and write within ``deadline``.
+
+    For ``socks5://`` the target's name is resolved here and its address sent; for
+    ``socks5h://`` the name is sent for the proxy to resolve (``Proxy.remote_dns``). Failures
+    of the proxy are ``ProxyError``; running out of time is ``ConnectTimeout``.
+    """
+    where = f"SOCKS5 proxy {join_host_port(proxy.host, proxy.port)}"
+    address = target_host
+    if not proxy.remote_dns and not is_ip_literal(target_host):
+        address = await _resolve(target_host, target_port, deadline)
+    shake = Socks5Handshake(where, address, target_port, proxy.username, proxy.password)
+    try:
+        await stream.write(shake.greeting(), _left(deadline, where))
+        while not shake.done:  # at most three replies; each read is bounded by the deadline
+            data = await stream.read(shake.bytes_needed, _left(deadline, where))
+            answer = shake.receive_data(data)
+            if answer:
+                await stream.write(answer, _left(deadline, where))
+    except TimeoutError as exc:
+        if isinstance(exc, ConnectTimeout):
+            raise
+        raise ConnectTimeout(f"the SOCKS5 handshake with {where} timed out") from exc
+    except ProxyError:
+        raise
+    except TransportError as exc:
+        raise ProxyError(f"the SOCKS5 handshake with {where} failed: {exc}") from exc
+
+
+def _left(deadline: float | None, where: str) -> float | None:
+    if deadline is None:
+        return None
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise ConnectTimeout(f"the SOCKS5 handshake with {where} took longer than the timeout")
+    return left
+
+
+async def _resolve(host: str, port: int, deadline: float | None) -> str:
+    """The first address of ``host`` (the system's preferred order, RFC 6724), for
+    ``socks5://`` which resolves locally."""
+    where = f"{host}:{port}"
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await _within(
+            loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), deadline, where
+        )
+    except (OSError, UnicodeError) as exc:
+        raise translate(exc, CONNECT, where) from exc
+    if not infos:
+        raise ConnectError(f"cannot resolve {where}: no address")
+    return str(infos[0][4][0])

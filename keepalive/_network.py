@@ -51,6 +51,7 @@ __all__ = [
     "NestedTLSStream",
     "SocketStream",
     "is_ip_literal",
+    "join_host_port",
     "open_tcp",
     "socks5_handshake",
     "translate",
@@ -622,7 +623,7 @@ def socks5_handshake(
     ``socks5h://`` the name is sent for the proxy to resolve (``Proxy.remote_dns``). Failures
     of the proxy are ``ProxyError``; running out of time is ``ConnectTimeout``.
     """
-    where = f"SOCKS5 proxy {proxy.host}:{proxy.port}"
+    where = f"SOCKS5 proxy {join_host_port(proxy.host, proxy.port)}"
     address = target_host
     if not proxy.remote_dns and not is_ip_literal(target_host):
         address = _resolve(target_host, target_port, deadline)
@@ -642,6 +643,11 @@ def socks5_handshake(
         raise
     except TransportError as exc:
         raise ProxyError(f"the SOCKS5 handshake with {where} failed: {exc}") from exc
+
+
+def join_host_port(host: str, port: int) -> str:
+    """``host:port``, with an IPv6 address in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _resolve(host: str, port: int, deadline: float | None) -> str:

@@ -36,7 +36,7 @@ from collections.abc import Iterator
 from typing import Any, Protocol
 
 from . import tls
-from ._network import SocketStream, open_tcp
+from ._network import SocketStream, open_tcp, socks5_handshake
 from ._h1 import CONTINUE, END, NEED_DATA, ClientProtocol, ResponseHead, http_version_text
 from ._request import BodyLike, HeaderPairs, RequestBody, header_pairs, make_body
 from ._state import ConnectionState, CycleEnd, Proxy, Trace
@@ -265,7 +265,8 @@ class HTTPConnection:
     def _open(
         self, connect_timeout: float | None, total: float | None, timings: Timings
     ) -> None:
-        host, port = (self.proxy.host, self.proxy.port) if self.proxy else (self.host, self.port)
+        proxy = self.proxy
+        host, port = (proxy.host, proxy.port) if proxy is not None else (self.host, self.port)
         deadline = None if connect_timeout is None else time.monotonic() + connect_timeout
         if total is not None and (deadline is None or total < deadline):
             deadline = total
@@ -274,9 +275,9 @@ class HTTPConnection:
                 host, port, deadline, receive_buffer_size=self.receive_buffer_size
             )
         except TransportError as exc:
-            if self.proxy is not None and not isinstance(exc, TimeoutError):
+            if proxy is not None and not isinstance(exc, TimeoutError):
                 raise ProxyError(
-                    f"cannot reach proxy {host}:{port} for {self.where}: {exc}"
+                    f"cannot reach proxy {proxy.where} for {self.where}: {exc}"
                 ) from exc
             raise
         self._stream = stream  # from here on, close() releases it whatever fails next
@@ -284,31 +285,60 @@ class HTTPConnection:
         if trace is not None:
             trace("dns", {"host": host, "seconds": timings.dns})
             trace("connect", {"address": f"{host}:{port}", "seconds": timings.connect})
+        if proxy is not None:
+            stream = self._through_proxy(stream, proxy, deadline, timings)
         if self.scheme == "https":
-            if self.proxy is not None:
-                self._open_tunnel(stream, deadline)
             t = time.perf_counter()
             ctx = self.ssl_context if self.ssl_context is not None else tls.context_for(True)
             self.ssl_context = ctx
             session = tls.saved_session(ctx, self.host, self.port)
+            # Through an https proxy this TLS runs inside the proxy's (the backend nests it).
             stream = self._stream = stream.start_tls(
                 ctx, self.server_hostname or self.host, session, deadline
             )
             self.tls_resumed = stream.tls_resumed
-            timings.tls = time.perf_counter() - t
+            seconds = time.perf_counter() - t
+            timings.tls += seconds  # after an https proxy's own handshake, if any
             timings.tls_resumed = self.tls_resumed
             if trace is not None:
-                trace("tls", {"resumed": self.tls_resumed, "seconds": timings.tls})
+                trace("tls", {"resumed": self.tls_resumed, "seconds": seconds})
         self.opened = True
         if self._owner is not None:
             self._owner.connection_opened(self)
+
+    def _through_proxy(
+        self, stream: SocketStream, proxy: Proxy, deadline: float | None, timings: Timings
+    ) -> SocketStream:
+        """Make ``stream``, connected to the proxy, a way to the origin: TLS first for an
+        https proxy (checked with the proxy's own context), then the SOCKS5 handshake, or
+        CONNECT for an https origin. A plain http origin through an HTTP(S) proxy needs no
+        tunnel: its requests go to the proxy in absolute form (RFC 9112 section 3.2.2)."""
+        if proxy.scheme == "https":
+            t = time.perf_counter()
+            ctx = proxy.ssl_context if proxy.ssl_context is not None else tls.context_for(True)
+            try:
+                stream = self._stream = stream.start_tls(ctx, proxy.host, None, deadline)
+            except TimeoutError:
+                raise
+            except TransportError as exc:
+                raise ProxyError(
+                    f"TLS with proxy {proxy.where} for {self.where} failed: {exc}"
+                ) from exc
+            timings.tls += time.perf_counter() - t
+        t = time.perf_counter()
+        if proxy.is_socks:
+            socks5_handshake(stream, proxy, self.host, self.port, deadline)
+        elif self.scheme == "https":
+            self._open_tunnel(stream, deadline)
+        timings.connect += time.perf_counter() - t
+        return stream
 
     def _open_tunnel(self, stream: SocketStream, deadline: float | None) -> None:
         """Ask the proxy for a tunnel to the origin with CONNECT (RFC 9110 section 9.3.6),
         with the same protocol core in CONNECT mode, all within the connect deadline."""
         assert self.proxy is not None
         target = f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
-        proxy_where = f"proxy {self.proxy.host}:{self.proxy.port}"
+        proxy_where = f"proxy {self.proxy.where}"
         tunnel = ClientProtocol(target, where=proxy_where)
         pairs: list[Any] = [("Host", target), *self.proxy.headers]
         try:

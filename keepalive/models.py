@@ -212,12 +212,15 @@ _WAIT_MAX = threading.TIMEOUT_MAX  # the longest wait a lock or socket accepts
 class Timeout:
     """Time limits per phase in seconds (``None`` or ``inf`` = no limit).
 
-    ``Timeout(5.0)`` sets all four; keywords set one phase each and default to
-    ``connect=10, read=60, write=60, pool=10``. Bad values raise ``InvalidArgument``
+    ``Timeout(5.0)`` sets all four phases; keywords set one phase each and default to
+    ``connect=10, read=60, write=60, pool=10``. ``total`` (default None: none) bounds the
+    whole exchange, from sending to the last byte of the body and over every redirect hop,
+    however the server spaces its bytes: ``Timeout(5, total=30)`` allows five seconds of
+    silence at a time but thirty in all. Bad values raise ``InvalidArgument``
     (``InvalidArgumentType`` for a non-number) naming the phase.
     """
 
-    __slots__ = ("connect", "pool", "read", "write")
+    __slots__ = ("connect", "pool", "read", "total", "write")
 
     def __init__(
         self,
@@ -227,6 +230,7 @@ class Timeout:
         read: float | None = UNSET,
         write: float | None = UNSET,
         pool: float | None = UNSET,
+        total: float | None = None,
     ) -> None:
         every = UNSET if timeout is UNSET else check_seconds("timeout", timeout)
 
@@ -239,6 +243,7 @@ class Timeout:
         self.read: float | None = pick("read", read, 60.0)
         self.write: float | None = pick("write", write, 60.0)
         self.pool: float | None = pick("pool", pool, 10.0)
+        self.total: float | None = check_seconds("timeout total", total)
 
     @classmethod
     def coerce(cls, value: TimeoutLike) -> Timeout:
@@ -261,23 +266,22 @@ class Timeout:
             return cls(connect=connect, read=read, write=read, pool=connect)
         return cls(value)
 
+    def _key(self) -> tuple[float | None, ...]:
+        return (self.connect, self.read, self.write, self.pool, self.total)
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Timeout):
             return NotImplemented
-        return (self.connect, self.read, self.write, self.pool) == (
-            other.connect,
-            other.read,
-            other.write,
-            other.pool,
-        )
+        return self._key() == other._key()
 
     def __hash__(self) -> int:
-        return hash((self.connect, self.read, self.write, self.pool))
+        return hash(self._key())
 
     def __repr__(self) -> str:
+        total = "" if self.total is None else f", total={self.total}"
         return (
             f"Timeout(connect={self.connect}, read={self.read}, "
-            f"write={self.write}, pool={self.pool})"
+            f"write={self.write}, pool={self.pool}{total})"
         )
 
 

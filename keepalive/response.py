@@ -15,12 +15,14 @@ import http
 import io
 import json as jsonlib
 import re
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from email.message import Message
 from typing import TYPE_CHECKING, Any, AnyStr, Generic, Literal, overload
+from urllib.parse import urlsplit
 
 from ._async.connection import AsyncRawResponse, arechunk
 from .connection import RawResponse, rechunk
+from .cookies import CookieJar, CookiesLike
 from .decoders import Decoder, make_decoder
 from .exceptions import (
     DecodingError,
@@ -39,9 +41,13 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MAX_DECODED_SIZE",
     "DEFAULT_MAX_LINE_LENGTH",
+    "HOOK_EVENTS",
     "REDIRECT_STATUSES",
+    "HookFunction",
+    "PreparedRequest",
     "Request",
     "Response",
+    "hook_lists",
 ]
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -59,22 +65,199 @@ _BREAKS_STR = re.compile(r"\r\n|\r|\n")
 _BREAKS_BYTES = re.compile(rb"\r\n|\r|\n")
 
 
-class Request:
-    """What was sent: method, URL, the header fields as written, and the body (bytes, or
-    None when there was none or it was a stream)."""
+HookFunction = Callable[..., Any]
+"""A hook: called with the ``Request`` (event ``"request"``) or the ``Response`` (event
+``"response"``); a response hook may return a ``Response`` to use instead."""
 
-    __slots__ = ("body", "headers", "method", "url")
+HOOK_EVENTS = ("request", "response")
+
+
+def hook_lists(hooks: object, what: str = "hooks") -> dict[str, list[HookFunction]]:
+    """``{"request": [...], "response": [...]}`` from what a caller gave: a mapping of event
+    to one callable or a list of them (requests takes both), or None. An unknown event or
+    something not callable raises ``InvalidArgument``/``InvalidArgumentType`` naming it."""
+    lists: dict[str, list[HookFunction]] = {"request": [], "response": []}
+    if hooks is None:
+        return lists
+    if not isinstance(hooks, Mapping):
+        raise InvalidArgumentType(
+            f"{what} must be a dict such as {{'response': [callable]}}, not {type(hooks).__name__}"
+        )
+    for event, given in hooks.items():
+        if event not in lists:
+            raise InvalidArgument(
+                f"{what}: unknown event {event!r}; the events are 'request' and 'response'"
+            )
+        functions = [given] if callable(given) else given
+        if not isinstance(functions, Iterable) or isinstance(functions, str | bytes):
+            raise InvalidArgumentType(
+                f"{what}[{event!r}] must be a callable or a list of them, "
+                f"not {type(given).__name__}"
+            )
+        for function in functions:
+            if not callable(function):
+                raise InvalidArgumentType(
+                    f"{what}[{event!r}]: {function!r} is not callable"
+                )
+            lists[event].append(function)
+    return lists
+
+
+class Request:
+    """A request, before and after it is prepared (requests' ``Request`` and
+    ``PreparedRequest`` are this one class; ``PreparedRequest`` is an alias).
+
+    Built by a caller, it describes what to send: ``Request("POST", url, data={...})``,
+    then ``session.prepare_request(req)`` or ``session.send(req)``; a ``None`` header value
+    removes that session header. Prepared, and as ``response.request``, it is what was
+    sent: the final ``url`` (query included), ``headers`` as written (cookies and
+    ``Authorization`` too) and ``body``: the bytes sent, or None for no body or a streamed
+    one. A request hook may change ``headers`` before they are written.
+    """
+
+    __slots__ = (
+        "_body", "_dropped", "_generated", "_prepared", "_stream", "auth", "cookies", "data",
+        "files", "headers", "hooks", "json", "method", "params", "url",
+    )  # fmt: skip
 
     def __init__(
-        self, method: str, url: str, headers: Headers | None = None, body: bytes | None = None
+        self,
+        method: str,
+        url: str,
+        headers: HeadersLike | Mapping[str, str | None] | None = None,
+        body: bytes | str | None = None,
+        *,
+        params: Any = None,
+        data: Any = None,
+        json: Any = None,
+        files: Any = None,
+        cookies: Any = None,
+        auth: Any = None,
+        hooks: Mapping[str, HookFunction | Iterable[HookFunction]] | None = None,
     ) -> None:
+        """Describe a request; the keywords mean what they mean to ``Session.request``.
+        ``body`` gives the bytes to send as they are (a ``str`` as UTF-8), for a request
+        made ready by hand, as a transport receives one."""
+        if not isinstance(method, str):
+            raise InvalidArgumentType(
+                f"method must be a str such as 'GET', not {type(method).__name__}"
+            )
+        if not isinstance(url, str):
+            raise InvalidArgumentType(f"url must be a str, not {type(url).__name__}")
+        self.method = method.upper()
+        self.url = url
+        self._dropped: tuple[str, ...] = ()
+        if isinstance(headers, Headers):
+            self.headers = headers
+        else:
+            self.headers = Headers()
+            dropped: list[str] = []
+            if headers is not None:
+                pairs = headers.items() if isinstance(headers, Mapping) else headers
+                for name, value in pairs:
+                    if value is not None:
+                        self.headers[name] = value  # Headers checks both types
+                    elif isinstance(name, str | bytes):
+                        dropped.append(name if isinstance(name, str) else name.decode("latin-1"))
+                    else:
+                        raise InvalidArgumentType(
+                            f"header name {name!r} must be str or bytes, not {type(name).__name__}"
+                        )
+            self._dropped = tuple(dropped)
+        self.files = files
+        self.data = data
+        self.params = params
+        self.auth = auth
+        self.cookies = cookies
+        self.json = json
+        self.hooks = hook_lists(hooks)
+        self._body: bytes | bytearray | memoryview | None = None
+        self._stream: Any = None
+        self._generated: dict[str, str] = {}
+        self._prepared = False
+        if body is not None:
+            self.body = body
+
+    @classmethod
+    def _sent(
+        cls,
+        method: str,
+        url: str,
+        headers: Headers,
+        body: bytes | bytearray | memoryview | None = None,
+        stream: Any = None,
+    ) -> Request:
+        """A prepared request as the session builds one per hop, without the checks."""
+        self = cls.__new__(cls)
         self.method = method
         self.url = url
-        self.headers = headers if headers is not None else Headers()
-        self.body = body
+        self.headers = headers
+        self._body = body
+        self._stream = stream
+        self.files = self.data = self.params = self.auth = self.cookies = self.json = None
+        self.hooks = {"request": [], "response": []}
+        self._dropped = ()
+        self._generated = {}
+        self._prepared = True
+        return self
+
+    @property
+    def body(self) -> bytes | None:
+        """The body sent: bytes, or None when there is none or it was streamed."""
+        body = self._body
+        if body is None or type(body) is bytes:
+            return body
+        return bytes(body)
+
+    @body.setter
+    def body(self, value: bytes | bytearray | memoryview | str | Any) -> None:
+        # requests lets a caller replace a prepared body; a stream (file, iterator) is sent
+        # as it is, a str as UTF-8.
+        self._stream = None
+        if value is None or isinstance(value, bytes | bytearray | memoryview):
+            self._body = value
+        elif isinstance(value, str):
+            self._body = value.encode("utf-8")
+        else:
+            self._body = None
+            self._stream = value
+
+    @property
+    def path_url(self) -> str:
+        """The path and query of ``url``, as the request line carries them."""
+        parts = urlsplit(self.url)
+        path = parts.path or "/"
+        return f"{path}?{parts.query}" if parts.query else path
+
+    def register_hook(self, event: str, hook: HookFunction | Iterable[HookFunction]) -> None:
+        """Add a hook (or several) for ``event``: ``"request"`` or ``"response"``."""
+        for name, functions in hook_lists({event: hook}).items():
+            self.hooks.setdefault(name, []).extend(functions)
+
+    def deregister_hook(self, event: str, hook: HookFunction) -> bool:
+        """Remove ``hook`` from ``event``; whether it was there."""
+        try:
+            self.hooks[event].remove(hook)
+        except (KeyError, ValueError):
+            return False
+        return True
+
+    def copy(self) -> Request:
+        """A copy whose headers and hooks can change without touching this one."""
+        new = Request.__new__(Request)
+        for name in Request.__slots__:
+            setattr(new, name, getattr(self, name))
+        new.headers = self.headers.copy()
+        new.hooks = {event: list(functions) for event, functions in self.hooks.items()}
+        new._generated = dict(self._generated)
+        return new
 
     def __repr__(self) -> str:
         return f"<Request [{self.method} {self.url}]>"
+
+
+PreparedRequest = Request
+"""requests' name for a request ready to send; keepalive has one class for both."""
 
 
 def _charset(content_type: str | None) -> str | None:
@@ -288,6 +471,22 @@ class _RawBody(io.RawIOBase):
         pass
 
 
+class _ResponseCookies(CookieJar):
+    """``Response.cookies``: a ``CookieJar`` that also compares equal to a mapping of the
+    same names and values (``r.cookies == {"a": "1"}``)."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, CookieJar):
+            return self.get_dict() == other.get_dict()
+        if isinstance(other, Mapping):
+            return self.get_dict() == dict(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 class _LineSplitter(Generic[AnyStr]):
     """Cuts text (or bytes) arriving in chunks into lines, in linear time.
 
@@ -384,10 +583,10 @@ class Response:
         "_body_file",
         "_closers",
         "_content",
+        "_cookies",
         "_encoding",
         "_max_decoded_size",
         "_raw",
-        "cookies",
         "history",
         "request",
         "url",
@@ -426,7 +625,9 @@ class Response:
         raw._done = True
         if url is None:
             url = request.url if request is not None else ""
-        self._setup(raw, request if request is not None else Request("GET", url, Headers()), url)
+        if request is None:
+            request = Request._sent("GET", url, Headers())
+        self._setup(raw, request, url)
 
     @classmethod
     def _from_raw(
@@ -442,7 +643,7 @@ class Response:
         self.request = request
         self.url = url
         self.history: list[Response] = []
-        self.cookies: dict[str, str] = {}
+        self._cookies: CookieJar | None = None
         self._content: bytes | None = None
         self._encoding: str | None = None
         self._closers: list[Callable[[], None]] = []
@@ -499,6 +700,23 @@ class Response:
         if not raw.has_header(b"link"):
             return {}
         return _parse_links(raw.headers.get_list("link"))
+
+    @property
+    def cookies(self) -> CookieJar:
+        """The cookies this response set (its ``Set-Cookie`` fields, under the rules a
+        session applies), as a dict-like jar: ``r.cookies["name"]``, ``get_dict()``,
+        ``items()``. Compares equal to a dict of the same names and values."""
+        jar = self._cookies
+        if jar is None:
+            jar = self._cookies = _ResponseCookies()
+            raw = self._raw
+            if raw.has_header(b"set-cookie") and self.url:
+                jar.extract(self.url, raw.headers.get_list("set-cookie"))
+        return jar
+
+    @cookies.setter
+    def cookies(self, value: CookiesLike) -> None:
+        self._cookies = value if isinstance(value, CookieJar) else _ResponseCookies(value)
 
     def raise_for_status(self) -> Response:
         """Raise ``HTTPStatusError`` for a 4xx or 5xx status; return the response otherwise."""

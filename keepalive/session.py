@@ -111,23 +111,32 @@ def _check_count(name: str, value: object, minimum: int) -> int:
     return value
 
 
-def _parse_proxy(url: str) -> Proxy:
+_PROXY_PORTS = {"http": 80, "https": 443, "socks5": 1080, "socks5h": 1080}
+
+
+def _parse_proxy(url: str, verify: tls.VerifyLike = True) -> Proxy:
+    """A proxy URL as the network layer takes it: ``http://``, ``https://`` (TLS to the
+    proxy, checked with the session's ``verify``, as requests does), ``socks5://`` (names
+    resolved here) or ``socks5h://`` (resolved by the proxy); credentials from the URL."""
     parts = urlsplit(url if "://" in url else f"http://{url}")
-    if parts.scheme != "http":
-        raise InvalidURL(
-            f"proxy {url!r}: only http:// proxies are supported (https:// targets go through "
-            "them with CONNECT)"
-        )
+    scheme = parts.scheme.lower()
+    if scheme not in _PROXY_PORTS:
+        raise InvalidURL(f"proxy {url!r}: the scheme must be http, https, socks5 or socks5h")
     if not parts.hostname:
         raise InvalidURL(f"proxy URL {url!r} has no host")
+    try:
+        port = parts.port or _PROXY_PORTS[scheme]
+    except ValueError as exc:
+        raise InvalidURL(f"proxy URL {url!r} has a bad port") from exc
+    user = None if parts.username is None else unquote(parts.username)
+    password = None if parts.username is None else unquote(parts.password or "")
     headers: tuple[tuple[str, str], ...] = ()
-    if parts.username is not None:
-        value = BasicAuth(unquote(parts.username), unquote(parts.password or "")).auth_header(
-            "CONNECT", url
-        )
+    if user is not None and scheme in ("http", "https"):
+        value = BasicAuth(user, password or "").auth_header("CONNECT", url)
         assert value is not None
-        headers = (("Proxy-Authorization", value),)
-    return Proxy(parts.hostname, parts.port or 80, headers)
+        headers, user, password = (("Proxy-Authorization", value),), None, None
+    ctx = tls.context_for(verify) if scheme == "https" else None
+    return Proxy(parts.hostname, port, headers, scheme, user, password, ctx)
 
 
 def _encode_params(params: ParamsLike) -> str:
@@ -210,6 +219,7 @@ class _Outgoing:
     verify: tls.VerifyLike | None
     cert: tls.CertLike
     trace: Trace | None = None  # this request's tracing callback (or the session's)
+    proxies: Mapping[str, str] | None = None  # this request's proxies=, when given
     trusted: bool = True  # still within the caller's origin: its credentials go along
 
     def leave_origin(self) -> None:
@@ -394,6 +404,7 @@ class Session:
         cert: tls.CertLike = None,
         json: Any = None,
         trace: Trace | None = None,
+        proxies: Mapping[str, str] | None = None,
     ) -> Response:
         """Send a request; follow redirects; return the response (body read unless ``stream``).
 
@@ -437,7 +448,7 @@ class Session:
             auth = self.auth if self.auth is not None else url_auth
         outgoing = _Outgoing(
             method, url, merged, make_body(body), extra_cookies, coerce_auth(auth),
-            limits, verify, cert, trace if trace is not None else self.trace,
+            limits, verify, cert, trace if trace is not None else self.trace, proxies,
         )  # fmt: skip
         response = self._send_handling_redirects(outgoing, allow_redirects)
         if not stream:
@@ -491,7 +502,7 @@ class Session:
             if value is not None:
                 send_headers = send_headers.copy() if send_headers is headers else send_headers
                 send_headers["Authorization"] = value
-        proxy = self._proxy_for(url)
+        proxy = self._proxy_for(url, out.proxies)
         transport = self._transport_for(url) if self._mounts else self.transport
 
         def send(headers: Headers) -> Response:
@@ -646,7 +657,17 @@ class Session:
             return
         _rewind_or_raise(out.body, f"follow the {status} redirect")
 
-    def _proxy_for(self, url: str) -> Proxy | None:
+    def _proxy_for(self, url: str, proxies: Mapping[str, str] | None = None) -> Proxy | None:
+        """The proxy for ``url``: from the request's ``proxies`` when given (keys as
+        requests takes them: ``"http"``, ``"https"``, ``"all"``, or ``"scheme://host"``),
+        else the session's (cached per origin)."""
+        if proxies is not None:
+            scheme, host, port, _ = split_url(url)
+            for name in (f"{scheme}://{host}:{port}", f"{scheme}://{host}", scheme, "all"):
+                chosen = proxies.get(name)
+                if chosen:
+                    return _parse_proxy(chosen, self.verify)
+            return None
         if not self.proxies:
             return None
         scheme, host, port, _ = split_url(url)
@@ -658,7 +679,7 @@ class Session:
         proxy_url = self.proxies.get(scheme) or self.proxies.get("all")
         choice = None
         if proxy_url and not self._bypass(key[1]):
-            choice = _parse_proxy(proxy_url)
+            choice = _parse_proxy(proxy_url, self.verify)
         self._proxy_choice[key] = choice
         return choice
 

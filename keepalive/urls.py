@@ -2,7 +2,8 @@
 
 ``urllib.parse`` does the splitting; this module adds what sending needs (a default port, an
 ASCII host, a request-target that is never empty) and caches the result, since a client
-sends to the same few URLs over and over.
+sends to the same few URLs over and over. ``requote_url`` turns a URL as people type it
+(``https://bücher.example/straße?q=a b``) into one that can be sent, as requests does.
 """
 
 from __future__ import annotations
@@ -10,11 +11,18 @@ from __future__ import annotations
 import functools
 import re
 from typing import NamedTuple
-from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
+from urllib.parse import SplitResult, quote, unquote, urlsplit, urlunsplit
 
-from .exceptions import InvalidURL
+from .exceptions import InvalidSchema, InvalidURL, MissingSchema
 
-__all__ = ["DEFAULT_PORTS", "Origin", "ascii_host", "split_url", "split_userinfo"]
+__all__ = [
+    "DEFAULT_PORTS",
+    "Origin",
+    "ascii_host",
+    "requote_url",
+    "split_url",
+    "split_userinfo",
+]
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -38,20 +46,23 @@ def ascii_host(host: str) -> str:
         raise InvalidURL(f"cannot encode host {host!r} for DNS: {exc}") from exc
 
 
-def _scheme_problem(url: str, scheme: str) -> str:
-    """Why ``url`` has no usable scheme, with the URL the caller probably meant."""
+def _scheme_problem(url: str, scheme: str) -> InvalidURL:
+    """Why ``url`` has no usable scheme, with the URL the caller probably meant:
+    ``MissingSchema`` or ``InvalidSchema`` (requests' names)."""
     text = url.strip()
     if not scheme:
         if text.startswith("//"):  # scheme-relative (RFC 3986 section 4.2)
-            return f"no scheme in URL {url!r}: did you mean 'http:{text}'?"
+            return MissingSchema(f"no scheme in URL {url!r}: did you mean 'http:{text}'?")
         if text.startswith("/"):
-            return f"{url!r} is a relative URL: give an absolute one, such as 'http://HOST{text}'"
-        return f"no scheme in URL {url!r}: did you mean 'http://{text}'?"
+            return MissingSchema(
+                f"{url!r} is a relative URL: give an absolute one, such as 'http://HOST{text}'"
+            )
+        return MissingSchema(f"no scheme in URL {url!r}: did you mean 'http://{text}'?")
     # urlsplit reads "localhost:8000" as scheme "localhost" and path "8000": a host and
     # port without "http://", not a scheme of its own.
     if _PORT_FIRST.match(text, len(scheme) + 1):
-        return f"no scheme in URL {url!r}: did you mean 'http://{text}'?"
-    return f"unsupported scheme {scheme.lower()!r} in {url!r}: use http or https"
+        return MissingSchema(f"no scheme in URL {url!r}: did you mean 'http://{text}'?")
+    return InvalidSchema(f"unsupported scheme {scheme.lower()!r} in {url!r}: use http or https")
 
 
 _PORT_FIRST = re.compile(r"[0-9]+(?:[/?#]|$)")
@@ -69,7 +80,7 @@ def split_url(url: str) -> Origin:
         raise InvalidURL(f"bad URL {url!r}: {exc}") from exc
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS:
-        raise InvalidURL(_scheme_problem(url, parts.scheme))
+        raise _scheme_problem(url, parts.scheme)
     host = parts.hostname
     if not host:
         raise InvalidURL(f"no host in URL {url!r}")
@@ -82,7 +93,54 @@ def split_url(url: str) -> Origin:
         target = f"{target}?{parts.query}"
     if any(ord(c) < 0x21 or ord(c) == 0x7F for c in target):
         raise InvalidURL(f"URL {url!r} has spaces or control characters in its path or query")
+    if not target.isascii():
+        # A request-target is ASCII (RFC 9112 section 3.2): anything else is sent as its
+        # UTF-8 bytes percent-encoded (RFC 3986 section 2.1), the only reading there is.
+        target = quote(target, safe=_SAFE)
     return Origin(scheme, ascii_host(host), port or DEFAULT_PORTS[scheme], target)
+
+
+# What may stand unescaped in a URL (RFC 3986 section 2: reserved and unreserved
+# characters, and "%" of an escape); requests' requote_uri keeps the same set.
+_SAFE = "!#$%&'()*+,/:;=?@[]~"
+_UNSAFE = re.compile(r"[^A-Za-z0-9\-._~!#$&'()*+,/:;=?@\[\]]|%(?![0-9A-Fa-f]{2})")
+_LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@functools.lru_cache(maxsize=1024)
+def requote_url(url: str) -> str:
+    """``url`` ready to send, as requests prepares it: an internationalised host in IDNA
+    (RFC 5891), and in the path, query and fragment every character a URL cannot hold
+    (non-ASCII as its UTF-8 bytes, spaces, ``"<>\\^`{|}``) percent-encoded (RFC 3986
+    section 2.1). Escapes already there (``%2F``) are kept as they are; a ``%`` that starts
+    none becomes ``%25``. Control characters raise ``InvalidURL``: they are never part of a
+    URL, and sending them escaped would hide a bug (or a header injection) in the caller.
+
+    A URL that needs nothing is returned as it is, after one regular-expression scan.
+    """
+    url = url.strip()
+    if url.isascii() and _UNSAFE.search(url) is None:
+        return url
+    if _CONTROL.search(url):
+        raise InvalidURL(f"URL {url!r} has control characters")
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise InvalidURL(f"bad URL {url!r}: {exc}") from exc
+    netloc = parts.netloc
+    if not netloc.isascii():
+        userinfo, at, hostport = netloc.rpartition("@")
+        host, colon, port = hostport, "", ""
+        if not hostport.startswith("[") and ":" in hostport:
+            host, colon, port = hostport.rpartition(":")
+        netloc = f"{userinfo}{at}{ascii_host(host)}{colon}{port}"
+
+    def escape(part: str) -> str:
+        return quote(_LONE_PERCENT.sub("%25", part), safe=_SAFE)
+
+    path, query, fragment = (escape(p) for p in (parts.path, parts.query, parts.fragment))
+    return urlunsplit((parts.scheme, netloc, path, query, fragment))
 
 
 def split_userinfo(url: str) -> tuple[str, tuple[str, str] | None]:

@@ -193,8 +193,9 @@ class AsyncConnectionPool:
             else Timeout.coerce(timeout)
         )
         pairs = header_pairs(headers)
-        if proxy is not None and scheme == "http":
-            # Plain HTTP through a proxy: absolute-form target (RFC 9112 section 3.2.2).
+        if proxy is not None and scheme == "http" and not proxy.is_socks:
+            # Plain HTTP through an HTTP(S) proxy: absolute-form target (RFC 9112 section
+            # 3.2.2). A SOCKS proxy is a byte tunnel: the origin gets the origin form.
             target = url
             pairs.extend(proxy.headers)
         # Made once, before the first attempt reads it: a file's start offset is kept.
