@@ -101,6 +101,8 @@ def test_unreachable_proxy_is_a_proxy_error(no_fd_leak: None, scheme: str) -> No
 
 
 def test_bad_proxy_urls_are_invalid_urls() -> None:
-    with keepalive.Session(proxies={"http": "ftp://proxy:21"}, trust_env=False) as s:
-        with pytest.raises(keepalive.InvalidURL, match="scheme"):
-            s.get("http://origin.test/")
+    with (
+        keepalive.Session(proxies={"http": "ftp://proxy:21"}, trust_env=False) as s,
+        pytest.raises(keepalive.InvalidURL, match="scheme"),
+    ):
+        s.get("http://origin.test/")
