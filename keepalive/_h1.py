@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 import h11
 
 from ._request import RequestBody
-from .exceptions import LocalProtocolError, RemoteProtocolError
+from .exceptions import InvalidArgumentType, LocalProtocolError, RemoteProtocolError
 
 __all__ = [
     "BODY_METHODS",
@@ -142,24 +142,32 @@ class ClientProtocol:
         """
         has_host = has_length = has_chunked = expect = False
         declared: Any = None
-        for name, value in pairs:
-            lname = name.lower()
-            if lname == "host" or lname == b"host":
-                has_host = True
-            elif lname == "content-length" or lname == b"content-length":
-                has_length, declared = True, value
-            elif lname == "transfer-encoding" or lname == b"transfer-encoding":
-                has_chunked = True
-            elif lname == "expect" or lname == b"expect":
-                v = value.lower().strip()
-                expect = v == "100-continue" or v == b"100-continue"
+        try:
+            for name, value in pairs:
+                lname = name.lower()
+                if lname == "host" or lname == b"host":
+                    has_host = True
+                elif lname == "content-length" or lname == b"content-length":
+                    has_length, declared = True, value
+                elif lname == "transfer-encoding" or lname == b"transfer-encoding":
+                    has_chunked = True
+                elif lname == "expect" or lname == b"expect":
+                    v = value.lower().strip()
+                    expect = v == "100-continue" or v == b"100-continue"
+        except (TypeError, ValueError, AttributeError):
+            _check_parts(method, target, pairs)  # raises, naming the bad part
+            raise
         if not has_host:
             pairs.insert(0, ("Host", self.host_header))
         data = body.data
         if body.stream is None:
             if has_length:
-                text = declared.decode("latin-1") if isinstance(declared, bytes) else str(declared)
-                if text.strip() != str(len(data)):
+                if not isinstance(declared, str | bytes):
+                    _check_parts(method, target, pairs)
+                text = declared.decode("latin-1") if isinstance(declared, bytes) else declared
+                text = text.strip()
+                # RFC 9110 section 8.6: 1*DIGIT, so "05" is 5.
+                if not (text.isascii() and text.isdigit() and int(text) == len(data)):
                     raise LocalProtocolError(
                         f"Content-Length {declared!r} does not match a body of {len(data)} bytes"
                     )
@@ -198,6 +206,9 @@ class ClientProtocol:
             raise LocalProtocolError(f"illegal request for {self.where}: {exc}") from exc
         except UnicodeError:
             pass
+        except (TypeError, ValueError):
+            _check_parts(method, target, pairs)
+            raise
         # h11 takes str as ASCII; header values may carry ISO-8859-1 (RFC 9110 section 5.5).
         try:
             latin = [(n, v.encode("latin-1") if isinstance(v, str) else v) for n, v in pairs]
@@ -431,3 +442,23 @@ class ClientProtocol:
 
 def http_version_text(version: bytes) -> str:
     return _VERSIONS.get(version) or "HTTP/" + version.decode("ascii", "replace")
+
+
+def _check_parts(method: object, target: object, pairs: list[Any]) -> None:
+    """Raise ``InvalidArgumentType`` naming the first request part that is not str or bytes
+    (a header value of 5, a name of None, a triple instead of a pair). Called only after the
+    fast path failed, so well-formed requests never pay for it."""
+    for what, part in (("method", method), ("target", target)):
+        if not isinstance(part, str | bytes):
+            raise InvalidArgumentType(f"the request {what} must be str or bytes, not {part!r}")
+    for field in pairs:
+        if not isinstance(field, tuple | list) or len(field) != 2:
+            raise InvalidArgumentType(f"a header must be a (name, value) pair, not {field!r}")
+        name, value = field
+        if not isinstance(name, str | bytes):
+            raise InvalidArgumentType(f"header name {name!r} must be str or bytes")
+        if not isinstance(value, str | bytes):
+            raise InvalidArgumentType(
+                f"header {name!r}: value {value!r} must be str or bytes, not "
+                f"{type(value).__name__}"
+            )

@@ -42,6 +42,7 @@ from ._request import BodyLike, HeaderPairs, RequestBody, header_pairs, make_bod
 from ._state import ConnectionState, CycleEnd, Proxy, Trace
 from .exceptions import (
     ConnectTimeout,
+    InvalidArgument,
     InvalidURL,
     KeepaliveError,
     LocalProtocolError,
@@ -423,7 +424,7 @@ class HTTPConnection:
         proto = self._proto
         try:
             data = proto.start_request(method, target, pairs, request_body)
-        except LocalProtocolError:
+        except (LocalProtocolError, InvalidArgument):
             if not proto.is_clean:
                 self._fail("the request was refused after framing began")
                 raise
@@ -549,6 +550,11 @@ class HTTPConnection:
 
     def _read_head(self) -> ResponseHead:
         proto = self._proto
+        if not proto.response_started:
+            # Nothing of this response has been read yet, so the protocol can only say
+            # NEED_DATA: read first and save it a parse (the reused path's largest cost
+            # after h11's own work).
+            self._fill()
         head = proto.next_head()
         while head is NEED_DATA or head is CONTINUE:
             self._fill()

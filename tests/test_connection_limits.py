@@ -268,3 +268,21 @@ def test_server_disconnected_is_exported_and_says_what_was_sent(make_server: Mak
     assert info.value.reused and info.value.request_sent
     assert info.value.may_have_been_processed
     assert isinstance(info.value, keepalive.RemoteProtocolError)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [[(5, "v")], [("X", 5)], [("X", None)], [("X-A", "1", "2")], [("Content-Length", 1)]],
+    ids=["int name", "int value", "None value", "triple", "int content-length"],
+)
+def test_a_wrongly_typed_header_keeps_the_pool_slot(
+    server: TestServer, headers: list[tuple[object, ...]]
+) -> None:
+    with keepalive.ConnectionPool(
+        max_connections_per_host=1, timeout=keepalive.Timeout(5, pool=0.5)
+    ) as pool:
+        with pytest.raises(keepalive.InvalidArgumentType):
+            pool.request("POST", server.url, headers=headers, body=b"x")  # type: ignore[arg-type]
+        assert pool.stats()["active"] == 0
+        with pool.request("GET", server.url) as resp:  # no PoolTimeout: the slot is free
+            assert resp.read().startswith(b"GET /")

@@ -771,3 +771,34 @@ def requests(draw: st.DrawFn, *, max_body: int = 2 * MiB) -> RequestSpec:
             pair = (_maybe_bytes(draw, name), _maybe_bytes(draw, value))
         spec.fields.insert(draw(st.integers(0, len(spec.fields))), pair)
     return spec
+
+
+# -- delivery to the sans-I/O core (no socket) --------------------------------------------------
+
+
+def cut(data: bytes, how: Segmenting) -> list[bytes]:
+    """``data`` in the segments ``how`` describes (whatever is left in one last piece)."""
+    out: list[bytes] = []
+    pos = 0
+    for size in how.sizes:
+        if pos >= len(data):
+            break
+        out.append(data[pos : pos + size])
+        pos += size
+    if pos < len(data):
+        out.append(data[pos:])
+    return out
+
+
+@st.composite
+def pieces(draw: st.DrawFn, data: bytes) -> list[bytes]:
+    """``data`` cut as a parser may be fed it: as a server writes it (``segmentings``), at up
+    to 80 random points anywhere, or one byte at a time throughout (when short enough)."""
+    mode = draw(st.sampled_from(["server", "points", "points", "bytes"]))
+    if mode == "bytes" and len(data) <= 20_000:
+        return [data[i : i + 1] for i in range(len(data))]
+    if mode == "points" and len(data) > 1:
+        points = draw(st.lists(st.integers(1, len(data) - 1), max_size=80, unique=True))
+        edges = [0, *sorted(points), len(data)]
+        return [data[edges[i] : edges[i + 1]] for i in range(len(edges) - 1)]
+    return cut(data, draw(segmentings(len(data))))

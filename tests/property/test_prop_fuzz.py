@@ -25,7 +25,7 @@ ALLOWED = (keepalive.RemoteProtocolError, keepalive.ReadTimeout)
 GOOD = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ngood"
 
 
-@settings(max_examples=budget(1.5))
+@settings(max_examples=budget(0.5))
 @given(raw=junk_responses(), then=st.sampled_from(["close", "close", "reset", "keep"]))
 # Found by this property (a flaw of an earlier version of this test, kept for its input):
 # bare-LF line ends and a control byte in the reason make a complete, reusable response.

@@ -70,7 +70,7 @@ def _caller_fields(spec: RequestSpec) -> list[tuple[str, str]]:
     return [(text(n), text(v)) for n, v in pairs]
 
 
-@settings(max_examples=budget(2.0))
+@settings(max_examples=budget(1.0))
 @given(spec=requests())
 # Found by this property: a caller's Content-Length given as bytes was compared with
 # str(b"1") == "b'1'" and refused as a mismatch.

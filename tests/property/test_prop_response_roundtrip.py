@@ -38,7 +38,7 @@ def read_body(resp: keepalive.RawResponse, style: tuple[str, int | None]) -> byt
     return b"".join(pieces)
 
 
-@settings(max_examples=budget(3.0))
+@settings(max_examples=budget(1.0))
 @given(exchange=delivered_responses(), style=read_styles)
 def test_client_reports_exactly_what_was_sent(
     scripted: ScriptedServer,
