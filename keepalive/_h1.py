@@ -28,6 +28,8 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import h11
+from h11._headers import Headers as _H11Headers
+from h11._headers import normalize_and_validate as _h11_validate
 
 from ._request import RequestBody
 from .exceptions import InvalidArgumentType, LocalProtocolError, RemoteProtocolError
@@ -201,7 +203,7 @@ class ClientProtocol:
         self, method: str | bytes, target: str | bytes, pairs: list[Any]
     ) -> h11.Request:
         try:
-            return h11.Request(method=method, target=target, headers=pairs)
+            return h11.Request(method=method, target=target, headers=_validated(pairs))
         except h11.LocalProtocolError as exc:
             raise LocalProtocolError(f"illegal request for {self.where}: {exc}") from exc
         except UnicodeError:
@@ -462,3 +464,44 @@ def _check_parts(method: object, target: object, pairs: list[Any]) -> None:
                 f"header {name!r}: value {value!r} must be str or bytes, not "
                 f"{type(value).__name__}"
             )
+
+
+# Header fields h11 has validated, by (name, value) as the caller gave them. A session sends
+# the same few fields (User-Agent, Accept, Host...) on every request, and h11 would run two
+# regular expressions over each one each time. h11 takes a ready ``Headers`` as proven
+# valid; its module is private, but h11 is pinned below 1.0 (pyproject.toml). Credentials
+# are never kept here (a process-wide cache must not hold secrets), and the cache is bounded.
+_FIELDS: dict[tuple[Any, Any], tuple[bytes, bytes, bytes]] = {}
+_FIELDS_MAX = 512
+_UNCACHED = frozenset(
+    {"authorization", "proxy-authorization", "cookie", b"authorization",
+     b"proxy-authorization", b"cookie"}
+)  # fmt: skip
+_FRAMING = (b"content-length", b"transfer-encoding")
+
+
+def _validated(pairs: list[Any]) -> _H11Headers:
+    """``pairs`` as h11's validated ``Headers``, each field checked by h11 once per process.
+
+    Rules across fields (one Content-Length, one Transfer-Encoding) need the whole set: a
+    request with more than one framing field is validated by h11 as a whole.
+    """
+    items = []
+    framing = 0
+    fields = _FIELDS
+    for pair in pairs:
+        item = fields.get(pair) if type(pair) is tuple else None
+        if item is None:
+            item = _h11_validate([pair])._full_items[0]
+            if (
+                type(pair) is tuple
+                and len(fields) < _FIELDS_MAX
+                and pair[0].lower() not in _UNCACHED
+            ):
+                fields[pair] = item
+        if item[1] in _FRAMING:
+            framing += 1
+        items.append(item)
+    if framing > 1:
+        return _h11_validate(pairs)
+    return _H11Headers(items)
