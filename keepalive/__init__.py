@@ -122,6 +122,7 @@ __all__ = [
     "TransportError",
     "WSGITransport",
     "WriteTimeout",
+    "__version__",
     "codes",
     "delete",
     "get",
@@ -131,5 +132,4 @@ __all__ = [
     "post",
     "put",
     "request",
-    "__version__",
 ]

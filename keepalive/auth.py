@@ -23,12 +23,23 @@ import threading
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from .exceptions import LocalProtocolError
 from .models import Headers
 from .urls import split_url
 
-__all__ = ["Auth", "AuthLike", "BasicAuth", "BearerAuth", "DigestAuth", "coerce_auth"]
+__all__ = [
+    "Auth",
+    "AuthBase",
+    "AuthLike",
+    "BasicAuth",
+    "BearerAuth",
+    "DigestAuth",
+    "HTTPBasicAuth",
+    "HTTPDigestAuth",
+    "coerce_auth",
+]
 
 
 class Auth:
@@ -377,3 +388,18 @@ def coerce_auth(auth: AuthLike | None) -> Auth | None:
         "auth must be a (username, password) tuple or a keepalive.Auth, "
         f"not {type(auth).__name__}"
     )
+
+
+# requests' spellings (``requests.auth``): ``import keepalive as requests`` then
+# ``requests.auth.HTTPBasicAuth(user, password)`` runs unchanged.
+HTTPBasicAuth = BasicAuth
+HTTPDigestAuth = DigestAuth
+
+
+class AuthBase:
+    """requests' base for custom auth: a callable that gets the ``Request`` about to be
+    sent and returns it (typically with a header added). The session calls it per hop,
+    never for another origin."""
+
+    def __call__(self, r: Any) -> Any:
+        return r

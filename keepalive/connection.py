@@ -571,6 +571,14 @@ class HTTPConnection:
             raise error(f"the total timeout for the request to {self.where} ran out")
         return left if timeout is None or left < timeout else timeout
 
+    def _timeout_error(self, exc: TimeoutError, kind: type[TimeoutError]) -> TimeoutError:
+        """A phase timed out: say so, or that the total deadline ran out when it was the
+        deadline that cut the wait short."""
+        deadline = self._deadline
+        if deadline is not None and time.monotonic() >= deadline - 0.005:
+            return kind(f"the total timeout for the request to {self.where} ran out")
+        return exc
+
     def _fill(self) -> None:
         """Read once from the socket into the protocol."""
         stream = self._stream
@@ -583,7 +591,10 @@ class HTTPConnection:
             if self._deadline is None
             else self._limit(self._read_timeout, ReadTimeout)
         )
-        n = stream.read_into(self._buf, timeout)
+        try:
+            n = stream.read_into(self._buf, timeout)
+        except ReadTimeout as exc:
+            raise self._timeout_error(exc, ReadTimeout) from exc
         proto = self._proto
         if n:
             proto.receive_data(self._view[:n])
@@ -602,7 +613,10 @@ class HTTPConnection:
             raise RemoteProtocolError(f"connection to {self.where} is closed")
         if self._deadline is not None:
             write_timeout = self._limit(write_timeout, WriteTimeout)
-        stream.write(data, write_timeout)
+        try:
+            stream.write(data, write_timeout)
+        except WriteTimeout as exc:
+            raise self._timeout_error(exc, WriteTimeout) from exc
 
     # -- the body, driven by RawResponse --------------------------------------------------------
 
@@ -654,7 +668,10 @@ class HTTPConnection:
             if self._deadline is None
             else self._limit(self._read_timeout, ReadTimeout)
         )
-        data = stream.read(min(left, DIRECT_READ_SIZE), timeout)
+        try:
+            data = stream.read(min(left, DIRECT_READ_SIZE), timeout)
+        except ReadTimeout as exc:
+            raise self._timeout_error(exc, ReadTimeout) from exc
         proto.direct_received(len(data))
         return data
 

@@ -174,8 +174,10 @@ class Timings:
 
 
 class _Unset:
+    """An argument left out: the default applies (the session's, for a request)."""
+
     def __repr__(self) -> str:
-        return "UNSET"
+        return "DEFAULT"
 
 
 UNSET: Any = _Unset()
@@ -214,9 +216,10 @@ class Timeout:
 
     ``Timeout(5.0)`` sets all four phases; keywords set one phase each and default to
     ``connect=10, read=60, write=60, pool=10``. ``total`` (default None: none) bounds the
-    whole exchange, from sending to the last byte of the body and over every redirect hop,
-    however the server spaces its bytes: ``Timeout(5, total=30)`` allows five seconds of
-    silence at a time but thirty in all. Bad values raise ``InvalidArgument``
+    whole exchange, from connecting to the last byte of the body, however the server
+    spaces its bytes: ``Timeout(5, total=30)`` allows five seconds of silence at a time but
+    thirty in all. A session counts it over every redirect hop and caps the wait for a
+    pooled connection by it too. Bad values raise ``InvalidArgument``
     (``InvalidArgumentType`` for a non-number) naming the phase.
     """
 

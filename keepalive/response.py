@@ -15,6 +15,7 @@ import http
 import io
 import json as jsonlib
 import re
+import types
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from email.message import Message
 from typing import TYPE_CHECKING, Any, AnyStr, Generic, Literal, overload
@@ -116,8 +117,8 @@ class Request:
     """
 
     __slots__ = (
-        "_body", "_dropped", "_generated", "_prepared", "_stream", "auth", "cookies", "data",
-        "files", "headers", "hooks", "json", "method", "params", "url",
+        "_body", "_dropped", "_generated", "_hooks", "_prepared", "_stream", "auth", "cookies",
+        "data", "files", "headers", "json", "method", "params", "url",
     )  # fmt: skip
 
     def __init__(
@@ -170,10 +171,10 @@ class Request:
         self.auth = auth
         self.cookies = cookies
         self.json = json
-        self.hooks = hook_lists(hooks)
+        self._hooks: dict[str, list[HookFunction]] | None = hook_lists(hooks)
         self._body: bytes | bytearray | memoryview | None = None
         self._stream: Any = None
-        self._generated: dict[str, str] = {}
+        self._generated: Mapping[str, str] = _NOTHING_GENERATED
         self._prepared = False
         if body is not None:
             self.body = body
@@ -195,11 +196,23 @@ class Request:
         self._body = body
         self._stream = stream
         self.files = self.data = self.params = self.auth = self.cookies = self.json = None
-        self.hooks = {"request": [], "response": []}
+        self._hooks = None  # made when asked for: most requests never are
         self._dropped = ()
-        self._generated = {}
+        self._generated = _NOTHING_GENERATED
         self._prepared = True
         return self
+
+    @property
+    def hooks(self) -> dict[str, list[HookFunction]]:
+        """``{"request": [...], "response": [...]}``: the hooks this request runs."""
+        hooks = self._hooks
+        if hooks is None:
+            hooks = self._hooks = {"request": [], "response": []}
+        return hooks
+
+    @hooks.setter
+    def hooks(self, value: Mapping[str, HookFunction | Iterable[HookFunction]] | None) -> None:
+        self._hooks = hook_lists(value)
 
     @property
     def body(self) -> bytes | None:
@@ -248,7 +261,7 @@ class Request:
         for name in Request.__slots__:
             setattr(new, name, getattr(self, name))
         new.headers = self.headers.copy()
-        new.hooks = {event: list(functions) for event, functions in self.hooks.items()}
+        new._hooks = {event: list(functions) for event, functions in self.hooks.items()}
         new._generated = dict(self._generated)
         return new
 
@@ -258,6 +271,8 @@ class Request:
 
 PreparedRequest = Request
 """requests' name for a request ready to send; keepalive has one class for both."""
+
+_NOTHING_GENERATED: Mapping[str, str] = types.MappingProxyType({})
 
 
 def _charset(content_type: str | None) -> str | None:

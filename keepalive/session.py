@@ -22,6 +22,14 @@ drops them for the rest of the chain, even if a later hop comes back: a server w
 to must not be able to bounce us back to the first origin with a path of its choosing and
 our credentials attached. Cookies servers set keep following their own domain and path
 rules (RFC 6265). None of this costs anything until a redirect happens.
+
+requests' surface (docs/design.md; the README's porting table): ``keepalive.Request`` with
+``prepare_request`` and ``send``; ``hooks=`` (requests) and ``event_hooks=`` (httpx), one
+mechanism; ``Session.params`` a dict, and ``None`` in ``headers``/``params``/``data``
+removing or skipping that entry; with ``trust_env``, ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE``
+for ``verify=True`` and ``.netrc`` credentials when no other are given; URLs IDNA-encoded and
+percent-encoded as requests prepares them, redirect targets too; ``Timeout(total=)`` over the
+whole redirect chain. Each costs nothing on a request that does not use it.
 """
 
 from __future__ import annotations
@@ -29,18 +37,22 @@ from __future__ import annotations
 import contextlib
 import http.cookiejar
 import json as jsonlib
+import logging
+import netrc
+import os
+import time
 import urllib.request
-from collections.abc import Iterator, Iterable, Mapping
+from collections.abc import Iterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import IO, Any, Union
-from urllib.parse import unquote, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 from . import tls
 from ._request import RequestBody, make_body
 from ._state import Proxy, Trace
 from ._version import __version__
 from .auth import Auth, BasicAuth, coerce_auth
-from .cookies import CookieJar
+from .cookies import CookieJar, CookiesLike
 from .decoders import ACCEPT_ENCODING
 from .exceptions import (
     InvalidArgument,
@@ -48,28 +60,45 @@ from .exceptions import (
     InvalidURL,
     LocalProtocolError,
     PoolClosed,
+    ReadTimeout,
     RemoteProtocolError,
     RetryError,
     TooManyRedirects,
 )
-from .models import Headers, HeadersLike, Timeout, TimeoutLike, check_seconds
+from .models import UNSET, Headers, HeadersLike, Timeout, TimeoutLike, check_seconds
 from .multipart import encode_multipart
-from .response import DEFAULT_MAX_DECODED_SIZE, REDIRECT_STATUSES, Request, Response
+from .response import (
+    DEFAULT_MAX_DECODED_SIZE,
+    HOOK_EVENTS,
+    REDIRECT_STATUSES,
+    HookFunction,
+    Request,
+    Response,
+    hook_lists,
+)
 from .retry import Retry
-from .urls import DEFAULT_PORTS, split_url, split_userinfo
+from .urls import DEFAULT_PORTS, requote_url, split_url, split_userinfo
 from .pool import ConnectionPool
 
 __all__ = ["Session"]
 
 ParamsLike = Union[Mapping[str, Any], Iterable[tuple[str, Any]], str, bytes, None]
-AuthLike = Union[tuple[str | bytes, str | bytes], Auth, None]
+# A (user, password) tuple, an Auth, or requests' custom auth: a callable that takes the
+# prepared Request and returns it (requests.auth.AuthBase subclasses are such callables).
+AuthLike = Union[tuple[str | bytes, str | bytes], Auth, Callable[[Request], Request], None]
 DataLike = Union[bytes, str, Mapping[str, Any], Iterable[Any], IO[bytes], None]
+FilesLike = Union[Mapping[str, Any], Iterable[tuple[str, Any]], None]
+HooksLike = Union[Mapping[str, HookFunction | Iterable[HookFunction]], None]
+ProxiesLike = Union[Mapping[str, str], None]
+
+logger = logging.getLogger("keepalive")
 
 # The caller's credentials in headers; never carried to another origin or down to http
 # (docs/design.md, security defaults; RFC 9110 section 15.4 leaves it to the client).
 _CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "cookie")
 _BODY_HEADERS = ("content-type", "content-length", "transfer-encoding", "content-encoding")
-_UNSET: Any = object()
+_UNSET: Any = UNSET  # an argument left out: the session's setting applies
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
 def _default_headers() -> Headers:
@@ -139,6 +168,43 @@ def _parse_proxy(url: str, verify: tls.VerifyLike = True) -> Proxy:
     return Proxy(parts.hostname, port, headers, scheme, user, password, ctx)
 
 
+def _params_dict(params: ParamsLike) -> dict[str, Any]:
+    """The session's ``params`` as the dict requests keeps in ``Session.params``; a name
+    given several times (pairs, or a query string) maps to the list of its values."""
+    if params is None:
+        return {}
+    if isinstance(params, Mapping):
+        return dict(params)
+    if isinstance(params, bytes | str):
+        params = parse_qsl(_encode_params(params), keep_blank_values=True)
+    merged: dict[str, Any] = {}
+    try:
+        for name, value in params:
+            if name in merged:
+                earlier = merged[name]
+                merged[name] = [*earlier, value] if isinstance(earlier, list) else [earlier, value]
+            else:
+                merged[name] = value
+    except (TypeError, ValueError) as exc:  # not iterable, or not pairs
+        raise InvalidArgumentType(
+            f"params must be a dict, (name, value) pairs, str or bytes, not {type(params).__name__}"
+        ) from exc
+    return merged
+
+
+def _without_none(pairs: Iterable[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
+    """requests' rule for params and form fields: a ``None`` value (alone or in a list of
+    values) is skipped, not sent as the text ``None``."""
+    kept: list[tuple[Any, Any]] = []
+    for name, value in pairs:
+        if value is None:
+            continue
+        if isinstance(value, list | tuple):
+            value = [v for v in value if v is not None]
+        kept.append((name, value))
+    return kept
+
+
 def _encode_params(params: ParamsLike) -> str:
     if params is None:
         return ""
@@ -153,8 +219,7 @@ def _encode_params(params: ParamsLike) -> str:
     if isinstance(params, str):
         return params.lstrip("?")
     try:
-        items = params.items() if isinstance(params, Mapping) else params
-        flat = [(k, v) for k, v in items if v is not None]
+        flat = _without_none(params.items() if isinstance(params, Mapping) else params)
     except (TypeError, ValueError) as exc:  # not iterable, or not pairs
         raise InvalidArgumentType(
             f"params must be a dict, (name, value) pairs, str or bytes, not {type(params).__name__}"
@@ -200,6 +265,60 @@ def _site_cookie_header(cookies: CookieJar, url: str) -> str | None:
     return CookieJar(scoped).cookie_header(url)
 
 
+def _netrc_path() -> str | None:
+    """The ``.netrc`` file to read: ``$NETRC``, else ``~/.netrc``, else ``~/_netrc``,
+    whichever exists first (where requests and curl look)."""
+    given = os.environ.get("NETRC")
+    for candidate in [given] if given else ["~/.netrc", "~/_netrc"]:
+        path = os.path.expanduser(candidate)
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def _load_netrc() -> netrc.netrc | None:
+    """The parsed ``.netrc``, or None when there is none or it cannot be read; a broken
+    file is ignored (logged at DEBUG), as requests does, rather than failing requests
+    that never asked for it."""
+    path = _netrc_path()
+    if path is None:
+        return None
+    try:
+        return netrc.netrc(path)
+    except (netrc.NetrcParseError, OSError, UnicodeError) as exc:
+        logger.debug("ignoring %s: %s", path, exc)
+        return None
+
+
+def _env_ca_bundle() -> str | None:
+    """requests' environment variables for the CA bundle that ``verify=True`` means."""
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or None
+
+
+def _split_auth(auth: AuthLike) -> tuple[Auth | None, Callable[[Request], Any] | None]:
+    """``auth`` as the session uses it: a keepalive ``Auth`` (a tuple means Basic), or
+    requests' custom authentication, a callable (an ``AuthBase``) that changes the
+    ``Request`` itself. Anything else raises ``LocalProtocolError`` naming its type."""
+    if auth is None or isinstance(auth, Auth | tuple):
+        return coerce_auth(auth), None
+    if callable(auth):
+        return None, auth
+    return coerce_auth(auth), None
+
+
+def _in_memory(body: Any) -> bool:
+    return body is None or isinstance(body, bytes | bytearray | memoryview)
+
+
+def _limits_left(limits: Timeout, left: float) -> Timeout:
+    """``limits`` for the rest of an exchange whose total deadline is ``left`` seconds away:
+    the total, and the wait for a pooled connection, capped by it."""
+    pool = left if limits.pool is None else min(limits.pool, left)
+    return Timeout(
+        connect=limits.connect, read=limits.read, write=limits.write, pool=pool, total=left
+    )
+
+
 @dataclass(slots=True)
 class _Outgoing:
     """The request of one ``Session.request`` call as it goes out on the current hop.
@@ -220,12 +339,15 @@ class _Outgoing:
     cert: tls.CertLike
     trace: Trace | None = None  # this request's tracing callback (or the session's)
     proxies: Mapping[str, str] | None = None  # this request's proxies=, when given
+    hooks: dict[str, list[HookFunction]] | None = None  # None: no hook at all
+    custom_auth: Callable[[Request], Any] | None = None  # requests' AuthBase, run per hop
     trusted: bool = True  # still within the caller's origin: its credentials go along
 
     def leave_origin(self) -> None:
         """Drop the caller's credentials for this hop and every later one."""
         self.trusted = False
         self.auth = None
+        self.custom_auth = None
         self.extra_cookies = None
         for name in _CREDENTIAL_HEADERS:
             self.headers.pop(name, None)
@@ -235,12 +357,15 @@ class Session:
     """Persistent connections plus cookies, default headers, auth and redirects.
 
     Use it as a context manager (or call ``close()``) so its connections are closed.
+    ``headers``, ``cookies``, ``auth``, ``params``, ``verify``, ``cert``, ``proxies``,
+    ``hooks`` and ``max_redirects`` are attributes a caller may also change later, as
+    requests users do (``s.verify = False``, ``s.hooks["response"].append(f)``).
     """
 
     def __init__(
         self,
         headers: HeadersLike | None = None,
-        cookies: Any = None,
+        cookies: CookiesLike | None = None,
         auth: AuthLike = None,
         params: ParamsLike = None,
         timeout: TimeoutLike = Timeout(connect=10, read=60, write=60, pool=10),  # noqa: B008
@@ -258,7 +383,14 @@ class Session:
         transport: Any = None,
         base_url: str | None = None,
         trace: Trace | None = None,
+        hooks: HooksLike = None,
+        event_hooks: HooksLike = None,
     ) -> None:
+        """``hooks`` (requests' spelling) and ``event_hooks`` (httpx's) fill the same
+        ``{"request": [...], "response": [...]}`` lists; with ``trust_env``,
+        ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` replace the trust store that
+        ``verify=True`` means, and ``.netrc`` supplies credentials a request has no other
+        for."""
         # Caller errors surface here, named, before anything is built.
         _check_count("max_redirects", max_redirects, 0)
         _check_count("max_connections", max_connections, 1)
@@ -276,14 +408,17 @@ class Session:
         if trace is not None and not callable(trace):
             raise InvalidArgumentType(f"trace must be callable, not {type(trace).__name__}")
         keepalive_expiry = check_seconds("keepalive_expiry", keepalive_expiry)
-        coerce_auth(auth)  # a bad auth= fails now, not on the first request
-        self.headers = _default_headers()
+        _split_auth(auth)  # a bad auth= fails now, not on the first request
+        self._hooks = hook_lists(hooks, "hooks")
+        for event, functions in hook_lists(event_hooks, "event_hooks").items():
+            self._hooks[event].extend(functions)
+        self._headers = _default_headers()
         if headers is not None:
             for name, value in _header_items(headers):
-                self.headers[name] = value
-        self.cookies = CookieJar(cookies)
+                self._headers[name] = value
+        self._cookies = CookieJar(cookies)
         self.auth = auth
-        self.params = params
+        self.params: dict[str, Any] = _params_dict(params)
         self.timeout = Timeout.coerce(timeout)
         self.verify = verify
         self.cert = cert
@@ -291,13 +426,18 @@ class Session:
         self.max_redirects = max_redirects
         # The most bytes .content decodes from a compressed body (docs/security.md).
         self.max_decoded_size = max_decoded_size
+        # requests' REQUESTS_CA_BUNDLE: with trust_env, the bundle verify=True stands for.
+        # Read once, like the proxy variables; an explicit verify (False, a path, a
+        # context) is never replaced.
+        self._env_ca = _env_ca_bundle() if trust_env else None
+        self._pool_verify, self._pool_cert = verify, cert  # what the pool was made with
         self.pool = ConnectionPool(
             max_connections=max_connections,
             max_connections_per_host=max_connections_per_host,
             keepalive_expiry=keepalive_expiry,
             retries=retries,
             timeout=self.timeout,
-            verify=verify,
+            verify=self._env_ca if verify is True and self._env_ca else verify,
             cert=cert,
         )
         self.proxies: dict[str, str] = {}
@@ -306,6 +446,8 @@ class Session:
         if proxies:
             self.proxies.update(proxies)
         self._proxy_choice: dict[tuple[str, str], Proxy | None] = {}
+        self._proxies_seen = dict(self.proxies)  # the choices above hold for these
+        self._netrc: netrc.netrc | None = _UNSET if trust_env else None  # read on first need
         self._closed = False
         # Requests go to the longest matching mounted prefix, else this transport; None
         # means the session's own pool (the fast path).
@@ -313,6 +455,43 @@ class Session:
         self._mounts: list[tuple[str, Any]] = []
         self.base_url = base_url if base_url is None or base_url.endswith("/") else base_url + "/"
         self.trace = trace
+
+    # -- settings a caller may replace ----------------------------------------------------
+
+    @property
+    def headers(self) -> Headers:
+        """The default headers of every request (a ``keepalive.Headers``)."""
+        return self._headers
+
+    @headers.setter
+    def headers(self, value: HeadersLike) -> None:
+        # requests' ``s.headers = {...}`` replaces the defaults altogether.
+        self._headers = value if isinstance(value, Headers) else Headers(value)
+
+    @property
+    def cookies(self) -> CookieJar:
+        """The session's cookie jar: what servers set, sent back by the rules."""
+        return self._cookies
+
+    @cookies.setter
+    def cookies(self, value: CookiesLike) -> None:
+        self._cookies = CookieJar(value)
+
+    @property
+    def hooks(self) -> dict[str, list[HookFunction]]:
+        """``{"request": [...], "response": [...]}``: callables run for every request of
+        the session (before each request is sent; on each response, redirects included).
+
+        A response hook runs before the body is read (``stream=False`` reads it after the
+        hooks); in the async session, a hook that reads it must be a coroutine function
+        that awaits reading the body first (httpx's rule)."""
+        return self._hooks
+
+    @hooks.setter
+    def hooks(self, value: HooksLike) -> None:
+        self._hooks = hook_lists(value, "hooks")
+
+    event_hooks = hooks  # httpx's name for the same lists
 
     def mount(self, prefix: str, transport: Any) -> None:
         """Send requests whose URL starts with ``prefix`` through ``transport``; the
@@ -351,33 +530,204 @@ class Session:
 
     # -- verbs ----------------------------------------------------------------------------------
 
-    def get(self, url: str, **kwargs: Any) -> Response:
-        return self.request("GET", url, **kwargs)
+    def get(
+        self,
+        url: str,
+        params: ParamsLike = None,
+        *,
+        data: DataLike = None,
+        headers: HeadersLike | None = None,
+        cookies: CookiesLike | None = None,
+        files: FilesLike = None,
+        auth: AuthLike = None,
+        timeout: TimeoutLike = _UNSET,
+        allow_redirects: bool = True,
+        proxies: ProxiesLike = None,
+        hooks: HooksLike = None,
+        stream: bool = False,
+        verify: tls.VerifyLike | None = None,
+        cert: tls.CertLike = None,
+        json: Any = None,
+        trace: Trace | None = None,
+        event_hooks: HooksLike = None,
+    ) -> Response:
+        """Send a GET request; every keyword means what it means to ``request``."""
+        return self.request(
+            "GET", url, params, data, headers, cookies, files, auth, timeout, allow_redirects,
+            proxies, hooks, stream, verify, cert, json, trace=trace, event_hooks=event_hooks,
+        )  # fmt: skip
 
-    def head(self, url: str, **kwargs: Any) -> Response:
-        kwargs.setdefault("allow_redirects", False)
-        return self.request("HEAD", url, **kwargs)
+    def head(
+        self,
+        url: str,
+        params: ParamsLike = None,
+        *,
+        data: DataLike = None,
+        headers: HeadersLike | None = None,
+        cookies: CookiesLike | None = None,
+        files: FilesLike = None,
+        auth: AuthLike = None,
+        timeout: TimeoutLike = _UNSET,
+        allow_redirects: bool = False,
+        proxies: ProxiesLike = None,
+        hooks: HooksLike = None,
+        stream: bool = False,
+        verify: tls.VerifyLike | None = None,
+        cert: tls.CertLike = None,
+        json: Any = None,
+        trace: Trace | None = None,
+        event_hooks: HooksLike = None,
+    ) -> Response:
+        """Send a HEAD request; it does not follow redirects unless ``allow_redirects=True``
+        (as in requests). Every keyword means what it means to ``request``."""
+        return self.request(
+            "HEAD", url, params, data, headers, cookies, files, auth, timeout, allow_redirects,
+            proxies, hooks, stream, verify, cert, json, trace=trace, event_hooks=event_hooks,
+        )  # fmt: skip
 
-    def options(self, url: str, **kwargs: Any) -> Response:
-        return self.request("OPTIONS", url, **kwargs)
+    def options(
+        self,
+        url: str,
+        params: ParamsLike = None,
+        *,
+        data: DataLike = None,
+        headers: HeadersLike | None = None,
+        cookies: CookiesLike | None = None,
+        files: FilesLike = None,
+        auth: AuthLike = None,
+        timeout: TimeoutLike = _UNSET,
+        allow_redirects: bool = True,
+        proxies: ProxiesLike = None,
+        hooks: HooksLike = None,
+        stream: bool = False,
+        verify: tls.VerifyLike | None = None,
+        cert: tls.CertLike = None,
+        json: Any = None,
+        trace: Trace | None = None,
+        event_hooks: HooksLike = None,
+    ) -> Response:
+        """Send an OPTIONS request; every keyword means what it means to ``request``."""
+        return self.request(
+            "OPTIONS", url, params, data, headers, cookies, files, auth, timeout,
+            allow_redirects, proxies, hooks, stream, verify, cert, json, trace=trace,
+            event_hooks=event_hooks,
+        )  # fmt: skip
 
-    def delete(self, url: str, **kwargs: Any) -> Response:
-        return self.request("DELETE", url, **kwargs)
+    def delete(
+        self,
+        url: str,
+        params: ParamsLike = None,
+        *,
+        data: DataLike = None,
+        headers: HeadersLike | None = None,
+        cookies: CookiesLike | None = None,
+        files: FilesLike = None,
+        auth: AuthLike = None,
+        timeout: TimeoutLike = _UNSET,
+        allow_redirects: bool = True,
+        proxies: ProxiesLike = None,
+        hooks: HooksLike = None,
+        stream: bool = False,
+        verify: tls.VerifyLike | None = None,
+        cert: tls.CertLike = None,
+        json: Any = None,
+        trace: Trace | None = None,
+        event_hooks: HooksLike = None,
+    ) -> Response:
+        """Send a DELETE request; every keyword means what it means to ``request``."""
+        return self.request(
+            "DELETE", url, params, data, headers, cookies, files, auth, timeout,
+            allow_redirects, proxies, hooks, stream, verify, cert, json, trace=trace,
+            event_hooks=event_hooks,
+        )  # fmt: skip
 
     def post(
-        self, url: str, data: DataLike = None, json: Any = None, **kwargs: Any
+        self,
+        url: str,
+        data: DataLike = None,
+        json: Any = None,
+        *,
+        params: ParamsLike = None,
+        headers: HeadersLike | None = None,
+        cookies: CookiesLike | None = None,
+        files: FilesLike = None,
+        auth: AuthLike = None,
+        timeout: TimeoutLike = _UNSET,
+        allow_redirects: bool = True,
+        proxies: ProxiesLike = None,
+        hooks: HooksLike = None,
+        stream: bool = False,
+        verify: tls.VerifyLike | None = None,
+        cert: tls.CertLike = None,
+        trace: Trace | None = None,
+        event_hooks: HooksLike = None,
     ) -> Response:
-        return self.request("POST", url, data=data, json=json, **kwargs)
+        """Send a POST request with ``data`` (a form, bytes, a file or a stream) or
+        ``json``; every keyword means what it means to ``request``."""
+        return self.request(
+            "POST", url, params, data, headers, cookies, files, auth, timeout, allow_redirects,
+            proxies, hooks, stream, verify, cert, json, trace=trace, event_hooks=event_hooks,
+        )  # fmt: skip
 
-    def put(self, url: str, data: DataLike = None, **kwargs: Any) -> Response:
-        return self.request("PUT", url, data=data, **kwargs)
+    def put(
+        self,
+        url: str,
+        data: DataLike = None,
+        *,
+        json: Any = None,
+        params: ParamsLike = None,
+        headers: HeadersLike | None = None,
+        cookies: CookiesLike | None = None,
+        files: FilesLike = None,
+        auth: AuthLike = None,
+        timeout: TimeoutLike = _UNSET,
+        allow_redirects: bool = True,
+        proxies: ProxiesLike = None,
+        hooks: HooksLike = None,
+        stream: bool = False,
+        verify: tls.VerifyLike | None = None,
+        cert: tls.CertLike = None,
+        trace: Trace | None = None,
+        event_hooks: HooksLike = None,
+    ) -> Response:
+        """Send a PUT request; every keyword means what it means to ``request``."""
+        return self.request(
+            "PUT", url, params, data, headers, cookies, files, auth, timeout, allow_redirects,
+            proxies, hooks, stream, verify, cert, json, trace=trace, event_hooks=event_hooks,
+        )  # fmt: skip
 
-    def patch(self, url: str, data: DataLike = None, **kwargs: Any) -> Response:
-        return self.request("PATCH", url, data=data, **kwargs)
+    def patch(
+        self,
+        url: str,
+        data: DataLike = None,
+        *,
+        json: Any = None,
+        params: ParamsLike = None,
+        headers: HeadersLike | None = None,
+        cookies: CookiesLike | None = None,
+        files: FilesLike = None,
+        auth: AuthLike = None,
+        timeout: TimeoutLike = _UNSET,
+        allow_redirects: bool = True,
+        proxies: ProxiesLike = None,
+        hooks: HooksLike = None,
+        stream: bool = False,
+        verify: tls.VerifyLike | None = None,
+        cert: tls.CertLike = None,
+        trace: Trace | None = None,
+        event_hooks: HooksLike = None,
+    ) -> Response:
+        """Send a PATCH request; every keyword means what it means to ``request``."""
+        return self.request(
+            "PATCH", url, params, data, headers, cookies, files, auth, timeout,
+            allow_redirects, proxies, hooks, stream, verify, cert, json, trace=trace,
+            event_hooks=event_hooks,
+        )  # fmt: skip
 
     @contextlib.contextmanager
     def stream(self, method: str, url: str, **kwargs: Any) -> Iterator[Response]:
-        """``request(..., stream=True)`` as a context manager that closes the response."""
+        """``request(method, url, ..., stream=True)`` (same keywords) as a context manager
+        that closes the response."""
         kwargs["stream"] = True
         response = self.request(method, url, **kwargs)
         try:
@@ -394,23 +744,36 @@ class Session:
         params: ParamsLike = None,
         data: DataLike = None,
         headers: HeadersLike | None = None,
-        cookies: Any = None,
-        files: Any = None,
+        cookies: CookiesLike | None = None,
+        files: FilesLike = None,
         auth: AuthLike = None,
         timeout: TimeoutLike = _UNSET,
         allow_redirects: bool = True,
+        proxies: ProxiesLike = None,
+        hooks: HooksLike = None,
         stream: bool = False,
         verify: tls.VerifyLike | None = None,
         cert: tls.CertLike = None,
         json: Any = None,
+        *,
         trace: Trace | None = None,
-        proxies: Mapping[str, str] | None = None,
+        event_hooks: HooksLike = None,
     ) -> Response:
         """Send a request; follow redirects; return the response (body read unless ``stream``).
 
-        ``timeout`` omitted uses the session's; ``None`` means no limit at all. Credentials
-        in ``user:password@`` of the URL are sent as Basic auth when neither ``auth`` nor the
-        session's ``auth`` is set (requests' order), and never as part of the URL.
+        The arguments come in requests' order. ``params`` are added to the URL's query
+        (after the session's; a dict's ``None`` value drops a session param);
+        ``data`` is a form (dict or pairs; ``None`` values skipped), bytes, str, a file or
+        an iterator (streamed); ``json`` is sent as JSON; ``files`` as multipart. A
+        ``None`` in ``headers`` removes that session header. ``cookies`` are sent, not
+        stored. ``auth`` is a ``(user, password)`` tuple, an ``Auth`` or a callable taking
+        and returning the ``Request`` (requests' ``AuthBase``); without it the session's,
+        then ``user:password@`` in the URL, then ``.netrc`` (with ``trust_env``) are used.
+        ``timeout`` omitted uses the session's; ``None`` means no limit at all; a
+        ``(connect, read)`` tuple as in requests. ``verify``/``cert`` omitted use the
+        session's; ``proxies`` replace the session's for this request. ``hooks`` /
+        ``event_hooks`` run after the session's. ``trace`` is called with each event of
+        the exchange.
         """
         if self._closed:
             raise PoolClosed("the session is closed: make a new Session")
@@ -420,15 +783,9 @@ class Session:
             )
         if not isinstance(url, str):
             raise InvalidArgumentType(f"url must be a str, not {type(url).__name__}")
-        if self.base_url is not None and "://" not in url:
-            # Relative to the session's base URL, as urljoin does after a trailing "/".
-            url = urljoin(self.base_url, url)
         method = method.upper()
-        url_auth = None
-        if "@" in url:
-            url, url_auth = split_userinfo(url)
-        url = self._merge_params(url, params)
-        merged = self.headers.copy()
+        url, url_auth = self._target_url(url, params)
+        merged = self._headers.copy()
         if headers is not None:
             for name, value in _header_items(headers):
                 if value is not None:
@@ -444,21 +801,257 @@ class Session:
             merged["Content-Type"] = content_type
         extra_cookies = CookieJar(cookies) if cookies else None
         limits = self.timeout if timeout is _UNSET else Timeout.coerce(timeout)
-        if auth is None:
-            auth = self.auth if self.auth is not None else url_auth
+        if auth is None and self.auth is None and url_auth is None and self._netrc is None:
+            standard_auth = custom_auth = None  # the common case, without a call
+        else:
+            standard_auth, custom_auth = _split_auth(self._auth_for(auth, url_auth, url))
+        if verify is None and self.verify is self._pool_verify:
+            verify = None  # the pool's own: the common case, without a call
+        else:
+            verify = self._verify_for(verify)
         outgoing = _Outgoing(
-            method, url, merged, make_body(body), extra_cookies, coerce_auth(auth),
-            limits, verify, cert, trace if trace is not None else self.trace, proxies,
+            method, url, merged, make_body(body), extra_cookies, standard_auth, limits,
+            verify, cert if cert is not None or self.cert is self._pool_cert else self.cert,
+            trace if trace is not None else self.trace, proxies,
+            self._hooks_for(hooks, event_hooks) if hooks or event_hooks or self._has_hooks()
+            else None, custom_auth,
         )  # fmt: skip
         response = self._send_handling_redirects(outgoing, allow_redirects)
         if not stream:
             response.read()
         return response
 
+    def prepare_request(self, request: Request) -> Request:
+        """requests' ``Session.prepare_request``: ``request`` (a ``keepalive.Request``)
+        merged with the session's settings, ready for ``send``.
+
+        The result has the final ``url`` (the session's params, then the request's),
+        ``headers`` as they will be written (the session's, the request's, and the
+        ``Cookie``, ``Authorization`` and ``Content-Length`` the session adds) and
+        ``body``. Change them freely before sending: what the session added and the
+        caller left unchanged is worked out again by ``send`` on every hop (a redirect's
+        cookies, a recomputed length); what the caller changed is sent as changed.
+        """
+        if not isinstance(request, Request):
+            raise InvalidArgumentType(
+                f"request must be a keepalive.Request, not {type(request).__name__}"
+            )
+        method = request.method.upper()
+        url, url_auth = self._target_url(request.url, request.params)
+        merged = self._headers.copy()
+        for name, value in request.headers.multi_items():
+            merged[name] = value
+        for name in request._dropped:
+            merged.pop(name, None)
+        if request.data is None and request.json is None and request.files is None:
+            body: Any = request._stream if request._stream is not None else request._body
+        else:
+            body, content_type = self._encode_body(request.data, request.json, request.files)
+            if content_type is not None and "content-type" not in merged:
+                merged["Content-Type"] = content_type
+        generated: dict[str, str] = {}
+        if (
+            _in_memory(body)
+            and "content-length" not in merged
+            and "transfer-encoding" not in merged
+            and (body or method in _BODY_METHODS)
+        ):
+            generated["content-length"] = merged["Content-Length"] = str(len(body or b""))
+        extra_cookies = CookieJar(request.cookies) if request.cookies else None
+        auth, custom_auth = _split_auth(self._auth_for(request.auth, url_auth, url))
+        if auth is not None and "authorization" not in merged:
+            credentials = auth.auth_header(method, url)
+            if credentials is not None:
+                generated["authorization"] = merged["Authorization"] = credentials
+        if "cookie" not in merged:
+            cookie = self._cookies.cookie_header(url)
+            if extra_cookies is not None:
+                more = extra_cookies.cookie_header(url)
+                cookie = more if cookie is None else (f"{cookie}; {more}" if more else cookie)
+            if cookie:
+                generated["cookie"] = merged["Cookie"] = cookie
+        if _in_memory(body):
+            prepared = Request._sent(method, url, merged, body or None)
+        else:
+            prepared = Request._sent(method, url, merged, None, body)
+        if custom_auth is not None:
+            # requests' AuthBase changes the prepared request once, here; what it sets is
+            # then the caller's own (an Authorization is dropped on leaving the origin).
+            prepared = _call_custom_auth(custom_auth, prepared)
+        prepared.cookies = extra_cookies
+        prepared.auth = auth
+        prepared.hooks = {
+            event: [*self._session_hooks(event), *request.hooks.get(event, ())]
+            for event in HOOK_EVENTS
+        }
+        prepared._generated = generated
+        return prepared
+
+    def send(
+        self,
+        request: Request,
+        *,
+        stream: bool | None = False,
+        timeout: TimeoutLike = _UNSET,
+        verify: tls.VerifyLike | None = None,
+        cert: tls.CertLike = None,
+        proxies: ProxiesLike = None,
+        allow_redirects: bool = True,
+        trace: Trace | None = None,
+    ) -> Response:
+        """requests' ``Session.send``: send a request made by ``prepare_request`` (one not
+        prepared yet is prepared first), follow redirects, return the response.
+
+        Its hooks are those it was prepared with; the keywords mean what they mean to
+        ``request``.
+        """
+        if self._closed:
+            raise PoolClosed("the session is closed: make a new Session")
+        if not isinstance(request, Request):
+            raise InvalidArgumentType(
+                f"request must be a keepalive.Request, not {type(request).__name__}"
+            )
+        if not request._prepared:
+            request = self.prepare_request(request)
+        headers = request.headers.copy()
+        for name, value in request._generated.items():
+            if headers.get(name) == value:  # left as the session made it: made again per hop
+                del headers[name]
+        body = request._stream if request._stream is not None else request._body
+        auth = request.auth if isinstance(request.auth, Auth) else None
+        cookies = request.cookies
+        if cookies is not None and not isinstance(cookies, CookieJar):
+            cookies = CookieJar(cookies)
+        hooks = request._hooks if request._hooks and any(request._hooks.values()) else None
+        outgoing = _Outgoing(
+            request.method, request.url, headers, make_body(body), cookies or None, auth,
+            self.timeout if timeout is _UNSET else Timeout.coerce(timeout),
+            self._verify_for(verify), self._cert_for(cert),
+            trace if trace is not None else self.trace, proxies, hooks,
+        )  # fmt: skip
+        response = self._send_handling_redirects(outgoing, allow_redirects)
+        if not stream:
+            response.read()
+        return response
+
+    def merge_environment_settings(
+        self,
+        url: str,
+        proxies: ProxiesLike,
+        stream: bool | None,
+        verify: tls.VerifyLike | None,
+        cert: tls.CertLike,
+    ) -> dict[str, Any]:
+        """requests' helper for the prepared-request flow, so that
+        ``s.send(prep, **s.merge_environment_settings(prep.url, {}, None, None, None))``
+        runs unchanged. The environment is already part of the session (read when it was
+        made), so this only passes the arguments on: ``send`` then applies the session's
+        settings (and the environment's) to what is left as None."""
+        return {"proxies": proxies or None, "stream": stream, "verify": verify, "cert": cert}
+
+    # -- per-request settings ---------------------------------------------------------------------
+
+    def _target_url(self, url: str, params: ParamsLike) -> tuple[str, tuple[str, str] | None]:
+        """The URL to send (base URL applied, requoted, params merged) and the credentials
+        its ``user:password@`` carried."""
+        if self.base_url is not None and "://" not in url:
+            # Relative to the session's base URL, as urljoin does after a trailing "/".
+            url = urljoin(self.base_url, url)
+        url = requote_url(url)
+        url_auth = None
+        if "@" in url:
+            url, url_auth = split_userinfo(url)
+        return self._merge_params(url, params), url_auth
+
+    def _auth_for(self, auth: AuthLike, url_auth: tuple[str, str] | None, url: str) -> AuthLike:
+        """Whose credentials go with a request: ``auth=``, else the session's, else the
+        URL's userinfo, else ``.netrc`` for the host (with ``trust_env``)."""
+        if auth is not None:
+            return auth
+        if self.auth is not None:
+            return self.auth
+        if url_auth is not None:
+            return url_auth
+        if self._netrc is None:
+            return None
+        if self._netrc is _UNSET:
+            self._netrc = _load_netrc()
+            if self._netrc is None:
+                return None
+        found = self._netrc.authenticators(split_url(url).host)
+        if found is None:
+            return None
+        login, account, password = found
+        return (login or account or "", password or "")
+
+    def _verify_for(self, verify: tls.VerifyLike | None) -> tls.VerifyLike | None:
+        """The ``verify`` to pass to the pool: None for the pool's own (the fast path)."""
+        if verify is None:
+            verify = self.verify
+            if verify is self._pool_verify:
+                return None
+        if verify is True and self._env_ca:
+            return self._env_ca
+        return verify
+
+    def _cert_for(self, cert: tls.CertLike) -> tls.CertLike:
+        if cert is None and self.cert is not self._pool_cert:
+            return self.cert
+        return cert
+
+    def _has_hooks(self) -> bool:
+        mine = self._hooks
+        return bool(mine.get("request") or mine.get("response"))
+
+    def _session_hooks(self, event: str) -> list[HookFunction]:
+        functions: Any = self._hooks.get(event) or []
+        return [functions] if callable(functions) else list(functions)
+
+    def _hooks_for(
+        self, hooks: HooksLike, event_hooks: HooksLike
+    ) -> dict[str, list[HookFunction]] | None:
+        """The hooks of one request: the session's, then its own; None when there are none."""
+        if hooks is None and event_hooks is None:
+            if not self._has_hooks():
+                return None
+            return {event: self._session_hooks(event) for event in HOOK_EVENTS}
+        extra = hook_lists(hooks, "hooks")
+        more = hook_lists(event_hooks, "event_hooks")
+        return {
+            event: [*self._session_hooks(event), *extra[event], *more[event]]
+            for event in HOOK_EVENTS
+        }
+
+    def _response_hooks(self, hooks: list[HookFunction], response: Response) -> Response:
+        """Run response hooks; one that returns a ``Response`` replaces it (requests)."""
+        for hook in hooks:
+            try:
+                result = _call_hook(hook, response)
+            except BaseException:
+                response._raw.abort()  # the caller gets the error, not a busy connection
+                raise
+            if isinstance(result, Response):
+                response = result
+        return response
+
+    def _request_hooks(self, hooks: list[HookFunction], request: Request) -> None:
+        for hook in hooks:
+            _call_hook(hook, request)
+
+    # -- sending ----------------------------------------------------------------------------------
+
     def _send_handling_redirects(self, out: _Outgoing, allow_redirects: bool) -> Response:
         history: list[Response] = []
+        total = out.limits.total
+        if total is not None:
+            # One deadline for the whole chain: each hop gets what is left of it.
+            deadline = time.monotonic() + total
+            out.limits = _limits_left(out.limits, total)
+        response_hooks = None if out.hooks is None else out.hooks["response"]
         while True:
             response = self._send_once(out)
+            if response_hooks:
+                response = self._response_hooks(response_hooks, response)
             if not (allow_redirects and response.status_code in REDIRECT_STATUSES):
                 break
             location = response.headers.get("location")
@@ -479,6 +1072,14 @@ class Session:
             if out.trusted and not _keeps_credentials(out.url, next_url):
                 out.leave_origin()
             out.url = next_url
+            if total is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ReadTimeout(
+                        f"the total timeout ({total} s) ran out after {len(history)} "
+                        f"redirects, before the request to {next_url}"
+                    )
+                out.limits = _limits_left(out.limits, left)
         response.history = history + response.history
         return response
 
@@ -487,12 +1088,12 @@ class Session:
         send_headers = headers
         if "cookie" not in headers:
             if out.trusted:
-                cookie = self.cookies.cookie_header(url)
+                cookie = self._cookies.cookie_header(url)
                 if out.extra_cookies is not None:
                     more = out.extra_cookies.cookie_header(url)
                     cookie = more if cookie is None else (f"{cookie}; {more}" if more else cookie)
             else:
-                cookie = _site_cookie_header(self.cookies, url)
+                cookie = _site_cookie_header(self._cookies, url)
             if cookie:
                 send_headers = headers.copy()
                 send_headers["Cookie"] = cookie
@@ -504,22 +1105,35 @@ class Session:
                 send_headers["Authorization"] = value
         proxy = self._proxy_for(url, out.proxies)
         transport = self._transport_for(url) if self._mounts else self.transport
+        request_hooks = None if out.hooks is None else out.hooks["request"]
+        custom_auth = out.custom_auth
+        sent_body = (body.data or None) if body.stream is None else None
 
         def send(headers: Headers) -> Response:
+            if custom_auth is not None or request_hooks:
+                # What they add is for this hop only: the next may leave the origin.
+                headers = headers.copy() if headers is out.headers else headers
+            request = Request._sent(method, url, headers, sent_body)
+            if custom_auth is not None:
+                request = _call_custom_auth(custom_auth, request)
+            if request_hooks:
+                self._request_hooks(request_hooks, request)
+            if request.headers is not headers:  # replaced by the auth or a hook
+                headers = request.headers = Headers(request.headers)
             if transport is None:
                 try:
                     raw = self.pool.request(
-                        method, url, headers, body, timeout=out.limits, verify=out.verify,
-                        cert=out.cert, proxy=proxy, trace=out.trace,
+                        method, request.url, headers, body, timeout=out.limits,
+                        verify=out.verify, cert=out.cert, proxy=proxy, trace=out.trace,
                     )  # fmt: skip
                 except RetryError as exc:
                     if exc.response is not None and not isinstance(exc.response, Response):
-                        last = Request(method, url, headers)
-                        exc.response = Response._from_raw(exc.response, last, url)
+                        exc.response = Response._from_raw(exc.response, request, url)
+                        exc.request = request
                     raise
-                response = Response._from_raw(raw, Request(method, url, headers), url)
+                response = Response._from_raw(raw, request, url)
             else:
-                response = self._send_through(transport, method, url, headers, body)
+                response = self._send_through(transport, request, body)
             if self.max_decoded_size != DEFAULT_MAX_DECODED_SIZE:
                 response.max_decoded_size = self.max_decoded_size
             try:
@@ -549,32 +1163,34 @@ class Session:
                 response.history = [challenge]
         return response
 
-    def _send_through(
-        self, transport: Any, method: str, url: str, headers: Headers, body: RequestBody
-    ) -> Response:
-        """Send through a transport other than the pool; wrap what it returns."""
-        if body.stream is None:
-            data: bytes | None = bytes(body.data) if body.data else None
-        else:
-            data = b"".join([bytes(chunk) for chunk in body.chunks()])
-        request = Request(method, url, headers, data)
+    def _send_through(self, transport: Any, request: Request, body: RequestBody) -> Response:
+        """Send through a transport other than the pool; wrap what it returns. The
+        transport gets the whole body as bytes, streamed bodies included."""
+        if body.stream is not None:
+            request.body = b"".join([bytes(chunk) for chunk in body.chunks()])
         result = transport.handle_request(request)
         if isinstance(result, Response):
-            result.request, result.url = request, url
+            result.request, result.url = request, request.url
             return result
-        return Response._from_raw(result, request, url)
+        return Response._from_raw(result, request, request.url)
 
     def _store_cookies(self, response: Response, url: str) -> None:
+        # The response's own ``cookies`` are read from its head when asked for.
         raw = response._raw
         if raw.has_header(b"set-cookie"):
-            response.cookies = self.cookies.extract(url, raw.headers.get_list("set-cookie"))
+            self._cookies.extract(url, raw.headers.get_list("set-cookie"))
 
     # -- pieces --------------------------------------------------------------------------------
 
     def _merge_params(self, url: str, params: ParamsLike) -> str:
-        if self.params is None and params is None:
+        mine: Any = self.params
+        if not mine and params is None:
             return url
-        extra = "&".join(q for q in (_encode_params(self.params), _encode_params(params)) if q)
+        if mine and isinstance(mine, Mapping) and isinstance(params, Mapping):
+            # requests' merge: the request's value wins, and its None drops the session's.
+            extra = _encode_params({**mine, **params})
+        else:
+            extra = "&".join(q for q in (_encode_params(mine or None), _encode_params(params)) if q)
         if not extra:
             return url
         parts = urlsplit(url)
@@ -595,6 +1211,10 @@ class Session:
         if files is not None:
             if data is not None and not isinstance(data, Mapping | list | tuple):
                 raise LocalProtocolError("with files=, data= must be a dict or list of pairs")
+            if isinstance(data, Mapping):
+                data = dict(_without_none(data.items()))
+            elif data is not None:
+                data = [pair for pair in data if not (isinstance(pair, tuple) and pair[1] is None)]
             content_type, payload = encode_multipart(data, files)
             return payload, content_type
         if data is None or isinstance(data, bytes | bytearray | memoryview):
@@ -605,7 +1225,9 @@ class Session:
             isinstance(data, list | tuple)
             and all(isinstance(p, tuple) and len(p) == 2 for p in data)
         ):
-            return urlencode(data, doseq=True).encode("ascii"), "application/x-www-form-urlencoded"
+            fields = _without_none(data.items() if isinstance(data, Mapping) else data)
+            form = urlencode(fields, doseq=True).encode("ascii")
+            return form, "application/x-www-form-urlencoded"
         if hasattr(data, "read") or isinstance(data, Iterable) or hasattr(data, "__iter__"):
             return data, None
         raise LocalProtocolError(
@@ -621,8 +1243,14 @@ class Session:
         scheme we do not speak raises ``InvalidURL``. Credentials a server writes into a
         ``Location`` are dropped, never sent: the server does not choose what we send.
         """
+        location = location.strip()
+        if not location.isascii():
+            # Header values arrive as ISO-8859-1 text (RFC 9110 section 5.5), but servers
+            # that put non-ASCII in a Location send UTF-8; requests reads it so too.
+            with contextlib.suppress(UnicodeError):
+                location = location.encode("latin-1").decode("utf-8")
         try:
-            next_url = urljoin(url, location.strip())
+            next_url = requote_url(urljoin(url, location))
             parts = urlsplit(next_url)
             scheme = parts.scheme.lower()
             if scheme in DEFAULT_PORTS:
@@ -666,10 +1294,13 @@ class Session:
             for name in (f"{scheme}://{host}:{port}", f"{scheme}://{host}", scheme, "all"):
                 chosen = proxies.get(name)
                 if chosen:
-                    return _parse_proxy(chosen, self.verify)
+                    return _parse_proxy(chosen, self._proxy_verify())
             return None
         if not self.proxies:
             return None
+        if self.proxies != self._proxies_seen:  # s.proxies changed since the choices were made
+            self._proxy_choice.clear()
+            self._proxies_seen = dict(self.proxies)
         scheme, host, port, _ = split_url(url)
         key = (scheme, host if port == DEFAULT_PORTS[scheme] else f"{host}:{port}")
         try:
@@ -679,9 +1310,14 @@ class Session:
         proxy_url = self.proxies.get(scheme) or self.proxies.get("all")
         choice = None
         if proxy_url and not self._bypass(key[1]):
-            choice = _parse_proxy(proxy_url, self.verify)
+            choice = _parse_proxy(proxy_url, self._proxy_verify())
         self._proxy_choice[key] = choice
         return choice
+
+    def _proxy_verify(self) -> tls.VerifyLike:
+        """How an https:// proxy's certificate is checked: the session's ``verify``."""
+        verify = self._verify_for(None)
+        return self.pool.verify if verify is None else verify
 
     def _bypass(self, host: str) -> bool:
         no_proxy = self.proxies.get("no")
@@ -689,6 +1325,27 @@ class Session:
             return False
         bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
         return bool(bypass(host, {"no": no_proxy}))
+
+
+def _call_hook(hook: HookFunction, argument: Any) -> Any:
+    """Call a hook; the async session also awaits what an async hook returns (httpx's
+    AsyncClient takes those)."""
+    result = hook(argument)
+    return result
+
+
+def _call_custom_auth(auth: Callable[[Request], Any], request: Request) -> Request:
+    """Run requests' custom auth (``AuthBase.__call__(request)``) on ``request``; it returns
+    the request (or None, taken to mean the same one)."""
+    result = auth(request)
+    if result is None:
+        return request
+    if not isinstance(result, Request):
+        raise InvalidArgumentType(
+            f"auth {type(auth).__name__} returned {type(result).__name__}: a custom auth "
+            "callable must return the keepalive.Request it was given"
+        )
+    return result
 
 
 def _rewind_or_raise(body: RequestBody, why: str) -> None:
