@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import math
+import ssl
 import threading
 import time
 import uuid
@@ -72,7 +73,9 @@ def open_session(profile: Profile, verify: str | None = None,
     default headers and a 10 s timeout."""
     options: dict[str, Any] = {"headers": dict(profile.session_headers), "timeout": 10.0}
     if verify is not None:
-        options["verify"] = verify
+        # A context of its own: TLS sessions are saved per context, so an earlier test
+        # (or the other API's run) cannot make this session's first connection resume.
+        options["verify"] = ssl.create_default_context(cafile=verify)
     options.update(kwargs)
     if API["name"] == "async":
         return BlockingAsyncSession(**options)  # type: ignore[return-value]
