@@ -17,7 +17,8 @@ PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 
 
 class ConnectionState(enum.Enum):
-    """Where a connection is in its life; only ``_end_cycle`` and ``_fail`` move it on."""
+    """Where a connection is in its life: NEW, ACTIVE, IDLE (may carry the next request),
+    CLOSED (never again)."""
 
     NEW = "NEW"
     ACTIVE = "ACTIVE"

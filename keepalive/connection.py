@@ -198,6 +198,7 @@ class HTTPConnection:
 
     @property
     def state(self) -> ConnectionState:
+        """Where the connection is in its life (NEW, ACTIVE, IDLE or CLOSED)."""
         return self._state
 
     @property
@@ -207,10 +208,12 @@ class HTTPConnection:
 
     @property
     def is_idle(self) -> bool:
+        """Between cycles: the last response was read to its end; may carry another request."""
         return self._state is IDLE
 
     @property
     def is_closed(self) -> bool:
+        """The socket is closed; the connection never carries another request."""
         return self._state is CLOSED
 
     @property
@@ -839,6 +842,7 @@ class RawResponse:
 
     @property
     def headers(self) -> Headers:
+        """The header fields as ``Headers``, parsed from the wire on first use."""
         headers = self._headers
         if headers is None:
             headers = self._headers = Headers._from_wire(self._items)
@@ -917,6 +921,8 @@ class RawResponse:
 
     @property
     def content(self) -> bytes:
+        """The body ``read()`` returned; ``ResponseClosed`` before that (a raw body is
+        streamed, never buffered unasked)."""
         if self._content is None:
             raise ResponseClosed(f"the body from {self.where} has not been read: call read()")
         return self._content

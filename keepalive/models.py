@@ -85,6 +85,7 @@ class Headers(MutableMapping[str, str]):
     raw = multi_items
 
     def copy(self) -> Headers:
+        """An independent copy: changing it leaves these headers as they are."""
         h = Headers.__new__(Headers)
         h._items = list(self._items)
         return h

@@ -91,7 +91,8 @@ if hasattr(os, "register_at_fork"):
 
 
 class ConnectionPool:
-    """Pooled HTTP/1.1 connections, safe to share between threads.
+    """Pooled HTTP/1.1 connections, safe to share between threads (between the tasks of
+    one event loop, for ConnectionPool).
 
     ``request()`` returns a streamed ``RawResponse``; its connection comes back to the
     pool when the body has been read to the end, or when the response is closed.
@@ -385,6 +386,7 @@ class ConnectionPool:
     # -- what connections report (ConnectionOwner) ----------------------------------------------
 
     def connection_opened(self, conn: HTTPConnection) -> None:
+        """Owner interface (docs/design.md): the socket and TLS came up; counted as opened."""
         with self._lock:
             self._opened += 1
         if logger.isEnabledFor(logging.DEBUG):

@@ -669,42 +669,53 @@ class Response:
 
     @property
     def status_code(self) -> int:
+        """The final status code, e.g. ``200`` (interim 1xx responses are skipped)."""
         return self._raw.status_code
 
     @property
     def reason(self) -> str:
+        """The reason phrase the server sent, e.g. ``"OK"`` (HTTP/1.1 allows it empty)."""
         return self._raw.reason
 
     @property
     def http_version(self) -> str:
+        """``"HTTP/1.1"`` or ``"HTTP/1.0"``; a 1.0 answer is not kept alive."""
         return self._raw.http_version
 
     @property
     def headers(self) -> Headers:
+        """The header fields: case-insensitive, in order, repeated fields kept (``get_list``)."""
         return self._raw.headers
 
     @property
     def reused(self) -> bool:
+        """True when the connection had carried an earlier request: reuse, made visible."""
         return self._raw.reused
 
     @property
     def connection_id(self) -> int:
+        """An integer naming the TCP connection this came over, unique in the process."""
         return self._raw.connection_id
 
     @property
     def timings(self) -> Timings:
+        """Where this request's time went (``Timings``, seconds); ``dns``/``connect``/``tls`` are
+        non-zero only on a new connection."""
         return self._raw.timings
 
     @property
     def elapsed(self) -> datetime.timedelta:
+        """Time from sending to the end of the response head (requests' ``elapsed``)."""
         return datetime.timedelta(seconds=self._raw.elapsed_seconds)
 
     @property
     def ok(self) -> bool:
+        """True for a status below 400; ``raise_for_status()`` raises otherwise."""
         return self._raw.status_code < 400
 
     @property
     def is_redirect(self) -> bool:
+        """True for a 301, 302, 303, 307 or 308 with a ``Location``."""
         return self._raw.status_code in REDIRECT_STATUSES and "location" in self.headers
 
     @property

@@ -59,6 +59,7 @@ class MockTransport:
         self.handler = handler
 
     def handle_request(self, request: Request) -> Response:
+        """Answer ``request`` with ``handler(request)``; no socket is opened."""
         response = self.handler(request)
         if inspect.isawaitable(response):
             raise InvalidArgumentType(
@@ -67,6 +68,7 @@ class MockTransport:
         return _checked(response)
 
     async def handle_async_request(self, request: Request) -> Response:
+        """The same for ``AsyncSession``; an awaitable the handler returns is awaited."""
         response = self.handler(request)
         if inspect.isawaitable(response):
             response = await response
@@ -98,6 +100,8 @@ class WSGITransport:
         self.script_name = script_name
 
     def handle_request(self, request: Request) -> Response:
+        """Call the WSGI app with a PEP 3333 environ built from ``request``; the whole answer
+        becomes a ``Response``."""
         parts = urlsplit(request.url)
         host = parts.hostname or "localhost"
         port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -165,6 +169,8 @@ class ASGITransport:
         self.root_path = root_path
 
     async def handle_async_request(self, request: Request) -> Response:
+        """Run the ASGI app on one HTTP scope built from ``request``; the whole answer
+        becomes a ``Response``."""
         parts = urlsplit(request.url)
         host = parts.hostname or "localhost"
         port = parts.port or (443 if parts.scheme == "https" else 80)

@@ -196,6 +196,7 @@ class AsyncHTTPConnection:
 
     @property
     def state(self) -> ConnectionState:
+        """Where the connection is in its life (NEW, ACTIVE, IDLE or CLOSED)."""
         return self._state
 
     @property
@@ -205,10 +206,12 @@ class AsyncHTTPConnection:
 
     @property
     def is_idle(self) -> bool:
+        """Between cycles: the last response was read to its end; may carry another request."""
         return self._state is IDLE
 
     @property
     def is_closed(self) -> bool:
+        """The socket is closed; the connection never carries another request."""
         return self._state is CLOSED
 
     @property
@@ -843,6 +846,7 @@ class AsyncRawResponse:
 
     @property
     def headers(self) -> Headers:
+        """The header fields as ``Headers``, parsed from the wire on first use."""
         headers = self._headers
         if headers is None:
             headers = self._headers = Headers._from_wire(self._items)
@@ -921,6 +925,8 @@ class AsyncRawResponse:
 
     @property
     def content(self) -> bytes:
+        """The body ``aread()`` returned; ``ResponseClosed`` before that (a raw body is
+        streamed, never buffered unasked)."""
         if self._content is None:
             raise ResponseClosed(f"the body from {self.where} has not been read: call read()")
         return self._content

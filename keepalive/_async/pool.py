@@ -89,7 +89,8 @@ if hasattr(os, "register_at_fork"):
 
 
 class AsyncConnectionPool:
-    """Pooled HTTP/1.1 connections, safe to share between threads.
+    """Pooled HTTP/1.1 connections, safe to share between threads (between the tasks of
+    one event loop, for AsyncConnectionPool).
 
     ``request()`` returns a streamed ``AsyncRawResponse``; its connection comes back to the
     pool when the body has been read to the end, or when the response is closed.
@@ -389,6 +390,7 @@ class AsyncConnectionPool:
     # -- what connections report (ConnectionOwner) ----------------------------------------------
 
     def connection_opened(self, conn: AsyncHTTPConnection) -> None:
+        """Owner interface (docs/design.md): the socket and TLS came up; counted as opened."""
         with self._lock:
             self._opened += 1
         if logger.isEnabledFor(logging.DEBUG):
