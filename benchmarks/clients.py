@@ -17,14 +17,18 @@ for pooling clients it is the same session with ``Connection: close`` on each re
 the server closes after the response and the library must open the next connection itself.
 Either way the server counts the connections it accepted, so the harness can check.
 
-A client whose library is not installed has ``missing()`` return the reason; the report shows
-it as missing instead of dropping it. Large bodies are read in chunks of at most ``CHUNK``
-bytes where the library takes a chunk size, and as they arrive where it does not.
+A client whose library is not installed (or fails to import) has ``missing()`` return the
+reason; the report shows it as "not installed: <why>" instead of dropping it, so every peer is
+optional at run time. Large bodies are read in chunks of at most ``CHUNK`` bytes where the
+library takes a chunk size, and as they arrive where it does not. The asyncio adapters are in
+:mod:`benchmarks.aclients`.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
+import inspect
 import io
 import socket
 import ssl
@@ -35,12 +39,26 @@ from urllib.parse import urlsplit
 
 CHUNK = 256 * 1024
 CLOSE = "close"
+STREAM_STALL_S = 1.0  # the raw floor's poll timeout while it waits for a full buffer
 
 
 def parse_base_url(base_url: str) -> tuple[str, str, int]:
     parts = urlsplit(base_url)
     assert parts.hostname is not None and parts.port is not None
     return parts.scheme, parts.hostname, parts.port
+
+
+def import_problem(module: str) -> str | None:
+    """Why ``module`` cannot be imported here, or None. Any failure counts (a missing package,
+    a broken install, a Rust extension's panic, which pyo3 raises as a BaseException): the
+    client is then reported as not installed, and the run goes on."""
+    try:
+        importlib.import_module(module)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:
+        return f"{module} not importable: {type(exc).__name__}: {exc}"
+    return None
 
 
 def client_ssl_context(ca_path: str | None) -> ssl.SSLContext:
@@ -80,10 +98,9 @@ class Client:
     def missing(cls) -> str | None:
         """Why this client cannot run here, or None."""
         for module in cls.requires:
-            try:
-                importlib.import_module(module)
-            except Exception as exc:  # ImportError, or a broken install
-                return f"{module} not importable: {type(exc).__name__}: {exc}"
+            problem = import_problem(module)
+            if problem:
+                return problem
         return None
 
     @classmethod
@@ -91,7 +108,28 @@ class Client:
         if not cls.requires:
             return None
         module = importlib.import_module(cls.requires[0])
-        return str(getattr(module, "__version__", getattr(module, "version", "?")))
+        version = getattr(module, "__version__", None) or getattr(module, "version", None)
+        if not isinstance(version, str):
+            try:
+                version = importlib.metadata.version(cls.requires[0].split(".")[0])
+            except importlib.metadata.PackageNotFoundError:
+                version = "?"
+        return version
+
+    @classmethod
+    def connection_limit(cls) -> tuple[int, str] | None:
+        """The most connections per host a shared instance keeps by default, and what it does
+        beyond that ("wait" or "discard"); None when it keeps as many as it is asked for.
+
+        The concurrency table marks the cells where the client's own limit, not the machine,
+        sets the figure.
+        """
+        return None
+
+    @classmethod
+    def caveat(cls) -> str:
+        """Something about this install that changes what the figures mean, or ""."""
+        return ""
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -179,7 +217,8 @@ class RawSocketClient(Client):
     key = "raw"
     label = "raw socket (floor)"
     kind = "floor"
-    note = "prebuilt request bytes, minimal Content-Length read"
+    note = ("prebuilt request bytes, minimal Content-Length read; bodies read with recv_into "
+            "into one reused 256 KiB buffer, woken only when it can be filled (SO_RCVLOWAT)")
 
     def _setup(self) -> None:
         self._context = client_ssl_context(self.ca_path) if self.scheme == "https" else None
@@ -187,6 +226,9 @@ class RawSocketClient(Client):
         self._resume = bool(self.options.get("resume"))
         self._rcvbuf = int(self.options.get("rcvbuf", 0))
         self._requests: dict[str, bytes] = {}
+        self._stream_buffer = memoryview(bytearray(CHUNK))
+        self._lowat = bool(self.options.get("lowat", True))
+        self.stream_stalls = 0
         self._sock = self._connect() if self.reuse else None
 
     def _request_bytes(self, path: str) -> bytes:
@@ -227,24 +269,58 @@ class RawSocketClient(Client):
             sock.close()
 
     def stream(self, path: str) -> int:
+        """Read the body into one buffer of ``CHUNK`` bytes, reused for every read.
+
+        ``CHUNK`` is the read size every client is asked for (and keepalive's own direct-read
+        size), and nothing is allocated per read. On loopback the receiver is usually faster
+        than the sender, so a reader that sleeps until *any* data arrives wakes up for every
+        few segments, and those wake-ups, not the copying, dominate its CPU per byte: slower
+        clients that find more data queued each time could then beat a plain ``recv_into``
+        loop. So the floor waits until a whole buffer is queued (``SO_RCVLOWAT``, honoured by
+        ``poll``), which no client can undercut. The socket is polled with a timeout: should
+        the kernel not wake it at the low-water mark (the sender stalled on a full window),
+        the mark drops to one byte and the read goes on; such stalls are counted.
+        """
         sock = self._sock if self._sock is not None else self._connect()
         try:
             sock.sendall(self._request_bytes(path))
             data = b""
             while (end := data.find(b"\r\n\r\n")) < 0:
-                data += sock.recv(65536)
+                more = sock.recv(65536)
+                if not more:
+                    raise ConnectionError("server closed before the end of the response head")
+                data += more
             head = data[:end].lower()
             i = head.find(b"content-length:") + 15
             j = head.find(b"\r\n", i)
-            remaining = int(head[i : j if j >= 0 else end]) - (len(data) - end - 4)
-            buffer = memoryview(bytearray(CHUNK))
+            length = int(head[i : j if j >= 0 else end])
+            remaining = length - (len(data) - end - 4)
+            buffer = self._stream_buffer
             recv_into = sock.recv_into
-            while remaining > 0:
-                got = recv_into(buffer, min(remaining, CHUNK))
-                if not got:
-                    raise ConnectionError("server closed before the end of the body")
-                remaining -= got
-            return int(head[i : j if j >= 0 else end])
+            # TLS records: the mark means little there. The "lowat" option off shows what the
+            # floor would be without it (a reader woken whenever any data arrives).
+            lowat = self._lowat and not isinstance(sock, ssl.SSLSocket)
+            if lowat:
+                sock.settimeout(STREAM_STALL_S)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, CHUNK)
+            try:
+                while remaining > 0:
+                    if lowat and remaining < CHUNK:
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, remaining)
+                    try:
+                        got = recv_into(buffer, min(remaining, CHUNK))
+                    except TimeoutError:
+                        self.stream_stalls += 1
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, 1)
+                        continue
+                    if not got:
+                        raise ConnectionError("server closed before the end of the body")
+                    remaining -= got
+            finally:
+                if lowat:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, 1)
+                    sock.settimeout(None)
+            return length
         finally:
             if sock is not self._sock:
                 sock.close()
@@ -411,11 +487,48 @@ class HttpClientClient(Client):
         return make
 
 
+def _default(function: Any, name: str, fallback: Any) -> Any:
+    """A parameter's default, read from the installed library (``fallback`` if it moved)."""
+    try:
+        default = inspect.signature(function).parameters[name].default
+    except (TypeError, ValueError, KeyError):
+        return fallback
+    return fallback if default is inspect.Parameter.empty else default
+
+
+def _urllib3_caveat() -> str:
+    """urllib3-future (a dependency of niquests) overwrites the ``urllib3`` package on install
+    unless told not to, and then urllib3 and requests rows measure the fork. Its versions have
+    a patch number of 900 or more."""
+    try:
+        import urllib3
+    except Exception:
+        return ""
+    version = str(getattr(urllib3, "__version__", ""))
+    patch = version.split(".")[2] if version.count(".") >= 2 else ""
+    if patch.isdigit() and int(patch) >= 900:
+        return (f"urllib3 here is urllib3-future {version}, which replaced it (install it with "
+                "URLLIB3_NO_OVERRIDE=1 and --no-binary urllib3-future to keep both)")
+    return ""
+
+
 class Urllib3Client(Client):
     key = "urllib3"
     label = "urllib3"
     requires = ("urllib3",)
     thread_safe = True
+
+    @classmethod
+    def connection_limit(cls) -> tuple[int, str] | None:
+        import urllib3
+
+        size = _default(urllib3.HTTPConnectionPool.__init__, "maxsize", 1)
+        block = _default(urllib3.HTTPConnectionPool.__init__, "block", False)
+        return size, "wait" if block else "discard"
+
+    @classmethod
+    def caveat(cls) -> str:
+        return _urllib3_caveat()
 
     def _setup(self) -> None:
         import urllib3
@@ -458,6 +571,17 @@ class RequestsClient(Client):
     thread_safe = True
     note = "Session shared by threads (common practice; not documented as thread-safe)"
 
+    @classmethod
+    def connection_limit(cls) -> tuple[int, str] | None:
+        from requests import adapters
+
+        block = getattr(adapters, "DEFAULT_POOLBLOCK", False)
+        return int(getattr(adapters, "DEFAULT_POOLSIZE", 10)), "wait" if block else "discard"
+
+    @classmethod
+    def caveat(cls) -> str:
+        return _urllib3_caveat()
+
     def _setup(self) -> None:
         import requests
 
@@ -497,6 +621,15 @@ class HttpxClient(Client):
     label = "httpx"
     requires = ("httpx",)
     thread_safe = True
+
+    @classmethod
+    def connection_limit(cls) -> tuple[int, str] | None:
+        import httpx
+
+        # max_connections (100) makes callers wait; max_keepalive_connections (20) is how many
+        # it keeps: connections beyond that are closed after their response.
+        keep = httpx.Limits().max_keepalive_connections if hasattr(httpx, "Limits") else 20
+        return (keep or 20), "discard"
 
     def _setup(self) -> None:
         import httpx
@@ -653,6 +786,152 @@ class AiohttpClient(Client):
         self._loop.close()
 
 
+class NiquestsClient(Client):
+    """niquests: requests' API over urllib3-future; HTTP/1.1 here (the server offers no h2)."""
+
+    key = "niquests"
+    label = "niquests"
+    requires = ("niquests",)
+    thread_safe = True
+    note = "Session shared by threads, as with requests"
+
+    @classmethod
+    def connection_limit(cls) -> tuple[int, str] | None:
+        import niquests
+
+        size = _default(niquests.Session.__init__, "pool_maxsize", 10)
+        return size, "discard"
+
+    def _setup(self) -> None:
+        import niquests
+
+        self._session = niquests.Session()
+        self._verify: Any = self.ca_path or True
+        self._headers = None if self.reuse else {"Connection": CLOSE}
+
+    def get(self, path: str) -> bytes:
+        r = self._session.get(self.base_url + path, headers=self._headers, verify=self._verify)
+        return r.content or b""  # niquests types it Optional (None after a stream is consumed)
+
+    def stream(self, path: str) -> int:
+        total = 0
+        with self._session.get(self.base_url + path, headers=self._headers, stream=True,
+                               verify=self._verify) as r:
+            for chunk in r.iter_content(CHUNK):
+                total += len(chunk)
+        return total
+
+    def close(self) -> None:
+        self._session.close()
+
+    @classmethod
+    def constructor(cls) -> Callable[[], None]:
+        import niquests
+
+        def make() -> None:
+            niquests.Session().close()
+
+        return make
+
+
+class PyreqwestClient(Client):
+    """pyreqwest: Rust's reqwest (hyper) behind a builder API; one SyncClient for everything."""
+
+    key = "pyreqwest"
+    label = "pyreqwest"
+    requires = ("pyreqwest.client",)
+    thread_safe = True
+    note = "SyncClient (Rust: reqwest, hyper, rustls)"
+
+    @classmethod
+    def version(cls) -> str | None:
+        import pyreqwest
+
+        return str(getattr(pyreqwest, "__version__", "?"))
+
+    def _setup(self) -> None:
+        from pyreqwest.client import SyncClientBuilder
+
+        builder = SyncClientBuilder()
+        if self.ca_path:
+            with open(self.ca_path, "rb") as f:
+                builder = builder.add_root_certificate_pem(f.read())
+        self._client = builder.build()
+
+    def _request(self, path: str) -> Any:
+        request = self._client.get(self.base_url + path)
+        return request if self.reuse else request.header("Connection", CLOSE)
+
+    def get(self, path: str) -> bytes:
+        # Bytes: a buffer with len(); what a user gets without copying into a bytes object.
+        return self._request(path).build().send().bytes()  # type: ignore[no-any-return]
+
+    def stream(self, path: str) -> int:
+        total = 0
+        with self._request(path).build_streamed() as r:
+            read = r.body_reader.read
+            while (chunk := read(CHUNK)) is not None:
+                total += len(chunk)
+        return total
+
+    def close(self) -> None:
+        self._client.close()
+
+    @classmethod
+    def constructor(cls) -> Callable[[], None]:
+        from pyreqwest.client import SyncClientBuilder
+
+        def make() -> None:
+            SyncClientBuilder().build().close()
+
+        return make
+
+
+class HttprClient(Client):
+    """httpr: an httpx-like API over Rust's reqwest."""
+
+    key = "httpr"
+    label = "httpr"
+    requires = ("httpr",)
+    thread_safe = True
+    note = "Client (Rust: reqwest); cookie store and redirects off"
+
+    def _setup(self) -> None:
+        import httpr
+
+        kwargs: dict[str, Any] = {"cookie_store": False, "follow_redirects": False}
+        if self.ca_path:
+            kwargs["ca_cert_file"] = self.ca_path
+        self._client = httpr.Client(**kwargs)
+        self._headers = None if self.reuse else {"Connection": CLOSE}
+
+    def get(self, path: str) -> bytes:
+        if self._headers is None:
+            return self._client.get(self.base_url + path).content  # type: ignore[no-any-return]
+        return self._client.get(  # type: ignore[no-any-return]
+            self.base_url + path, headers=self._headers).content
+
+    def stream(self, path: str) -> int:
+        total = 0
+        kwargs: dict[str, Any] = {} if self._headers is None else {"headers": self._headers}
+        with self._client.stream("GET", self.base_url + path, **kwargs) as r:
+            for chunk in r.iter_bytes():
+                total += len(chunk)
+        return total
+
+    def close(self) -> None:
+        self._client.close()
+
+    @classmethod
+    def constructor(cls) -> Callable[[], None]:
+        import httpr
+
+        def make() -> None:
+            httpr.Client().close()
+
+        return make
+
+
 # --- keepalive ----------------------------------------------------------------------------
 
 
@@ -668,7 +947,10 @@ class _KeepaliveBase(Client):
             return reason
         keepalive = importlib.import_module("keepalive")
         absent = [name for name in cls.needs if not hasattr(keepalive, name)]
-        return f"keepalive has no {', '.join(absent)} yet" if absent else None
+        if absent:
+            return "not available in this keepalive (no " + ", ".join(
+                f"keepalive.{name}" for name in absent) + ")"
+        return None
 
     @classmethod
     def version(cls) -> str | None:
@@ -702,6 +984,12 @@ class KeepaliveSessionClient(_KeepaliveBase):
     label = "keepalive.Session"
     needs = ("Session",)
     thread_safe = True
+
+    @classmethod
+    def connection_limit(cls) -> tuple[int, str] | None:
+        import keepalive
+
+        return _default(keepalive.Session.__init__, "max_connections_per_host", 10), "wait"
 
     def _setup(self) -> None:
         import keepalive
@@ -748,6 +1036,13 @@ class KeepalivePoolClient(_KeepaliveBase):
     label = "keepalive.ConnectionPool"
     needs = ("ConnectionPool",)
     thread_safe = True
+
+    @classmethod
+    def connection_limit(cls) -> tuple[int, str] | None:
+        import keepalive
+
+        limit = _default(keepalive.ConnectionPool.__init__, "max_connections_per_host", 10)
+        return limit, "wait"
 
     def _setup(self) -> None:
         import keepalive
@@ -870,23 +1165,36 @@ CLIENTS: list[type[Client]] = [
     PycurlClient,
     Urllib3Client,
     RequestsClient,
+    NiquestsClient,
     HttpxClient,
     AiohttpClient,
+    PyreqwestClient,
+    HttprClient,
 ]
+#: Pure-Python peers: the ones keepalive's Session is meant to be ahead of.
+PURE_PYTHON_PEERS = ("aiohttp", "urllib3", "httpx", "requests", "niquests")
 BY_KEY = {cls.key: cls for cls in CLIENTS}
 
 
-def select(spec: str | None) -> list[type[Client]]:
-    """``--clients a,b,c``: keys, or prefixes of keys ("keepalive" selects all three).
-
-    The raw floor is always included, since every ratio is taken against it.
-    """
+def matching(spec: str | None, catalogue: list[Any]) -> tuple[list[Any], list[str]]:
+    """``--clients a,b,c`` applied to one catalogue: the classes chosen (keys, or prefixes of
+    keys: "keepalive" selects every keepalive adapter), in catalogue order, and the words that
+    matched nothing in it. Floors are always chosen: every ratio is taken against them."""
     if not spec:
-        return list(CLIENTS)
-    chosen: list[type[Client]] = [RawSocketClient]
+        return list(catalogue), []
+    chosen = [c for c in catalogue if c.kind == "floor" and c.key in ("raw", "raw.asyncio")]
+    unmatched = []
     for word in (w.strip().lower() for w in spec.split(",") if w.strip()):
-        matches = [c for c in CLIENTS if c.key.lower() == word or c.key.lower().startswith(word)]
-        if not matches:
-            raise SystemExit(f"unknown client {word!r}; known: {', '.join(BY_KEY)}")
-        chosen += [m for m in matches if m not in chosen]
-    return [c for c in CLIENTS if c in chosen]
+        found = [c for c in catalogue if c.key.lower() == word or c.key.lower().startswith(word)]
+        if not found:
+            unmatched.append(word)
+        chosen += [c for c in found if c not in chosen]
+    return [c for c in catalogue if c in chosen], unmatched
+
+
+def select(spec: str | None) -> list[type[Client]]:
+    """The blocking clients chosen by ``--clients`` (unknown words are an error)."""
+    chosen, unmatched = matching(spec, CLIENTS)
+    if unmatched:
+        raise SystemExit(f"unknown client(s) {unmatched}; known: {', '.join(BY_KEY)}")
+    return chosen

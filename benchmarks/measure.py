@@ -16,6 +16,9 @@ from typing import Any
 
 from .server import ServerStats
 
+#: The raw floors (blocking and asyncio) that every ratio in a scenario is taken against.
+FLOOR_KEYS = ("raw", "raw.asyncio")
+
 
 def percentile(sorted_values: list[int] | list[float], q: float) -> float:
     """Linear-interpolated percentile of already sorted values (q in 0..100)."""
@@ -47,10 +50,13 @@ class Batch:
     tls_resumed: int = 0
     pool_stats: dict[str, int] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The batch's own wall time when operations overlap (concurrent tasks or threads); the
+    #: per-operation ``walls_ns`` then give latency, and this gives the rate.
+    batch_wall_ns: int | None = None
 
     @property
     def wall_ns(self) -> int:
-        return sum(self.walls_ns)
+        return self.batch_wall_ns if self.batch_wall_ns is not None else sum(self.walls_ns)
 
     @property
     def median_ns(self) -> float:
@@ -73,6 +79,7 @@ class Batch:
             "wall_us": {q: percentile(walls, p) / 1e3 for q, p in
                         (("min", 0), ("p50", 50), ("p90", 90), ("p99", 99), ("max", 100))},
             "wall_total_ms": self.wall_ns / 1e6,
+            "concurrent": self.batch_wall_ns is not None,
             "cpu_per_op_us": self.cpu_per_op_ns / 1e3,
             "ops_per_s": self.ops_per_s,
             "server": vars(self.server),
@@ -125,7 +132,8 @@ class Row:
     def ratio_to(self, other: Row, figure: str = "median") -> float:
         """Median over rounds of (this row's figure / the other row's figure, same round).
 
-        ``figure`` is "median" (wall latency), "cpu" (CPU per op) or "rate" (ops/s).
+        ``figure`` is "median" (wall latency), "cpu" (CPU per op), "rate" (ops/s) or
+        "per_cpu" (ops per CPU-second: the other row's CPU per op over this row's).
         """
         theirs = other.by_round()
         ratios = []
@@ -163,6 +171,8 @@ class Row:
                                "params": self.params, "note": self.note}
         if self.missing:
             out["missing"] = self.missing
+            out["status"] = (self.missing if self.missing.startswith("not available")
+                             else f"not installed: {self.missing}")
         if self.error:
             out["error"] = self.error
         if self.batches:
@@ -195,6 +205,8 @@ def _figure(batch: Batch, figure: str) -> float:
         return batch.cpu_per_op_ns
     if figure == "rate":
         return batch.ops_per_s
+    if figure == "per_cpu":
+        return 1e9 / batch.cpu_per_op_ns if batch.cpu_per_op_ns else math.nan
     raise ValueError(figure)
 
 
@@ -229,9 +241,8 @@ class Scenario:
 
     def floor(self, **params: Any) -> Row | None:
         for row in self.rows:
-            if row.kind == "floor" and row.key == "raw" and not row.params.get("variant") and all(
-                row.params.get(k) == v for k, v in params.items()
-            ):
+            if (row.kind == "floor" and row.key in FLOOR_KEYS and not row.params.get("variant")
+                    and all(row.params.get(k) == v for k, v in params.items())):
                 return row
         return None
 

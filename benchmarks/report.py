@@ -1,8 +1,10 @@
-"""Turning results into things people and programs read: tables, JSON, plots, target checks.
+"""Turning results into things people and programs read: tables, JSON and files.
 
 Every table is first built as a :class:`Table` of strings, then rendered twice: with ``rich``
-for the terminal and as Markdown (``latest.md``, for the README). Every figure in a table is
-also in the JSON file, with per-round detail the tables leave out.
+for the terminal and as Markdown (``latest.md``, ``docs/performance.md``). A table that does
+not fit the terminal is continued in parts (the client column repeated) rather than clipped.
+Every figure in a table is also in the JSON file, with per-round detail the tables leave out.
+Target checks are in :mod:`benchmarks.targets`, plots in :mod:`benchmarks.plots`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 from .measure import Row, Scenario
 from .scenarios import Progress
+from .targets import Target
 
 MIB = 1024 * 1024
 
@@ -104,70 +107,120 @@ def _ratio(value: float | None) -> str:
     return "\u2013" if value is None or math.isnan(value) else f"{value:.2f}\u00d7"
 
 
+_SUPERSCRIPT = str.maketrans("0123456789", "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077"
+                                           "\u2078\u2079")
+DASH = "\u2013"
+
+
 @dataclass
 class Table:
+    """A table as strings, rendered for the terminal (rich) and as Markdown.
+
+    Long text never goes in a column: a row's note, a missing library or an error becomes a
+    numbered footnote, marked on the row's name, so the columns stay narrow enough for an
+    80-column terminal. A header may hold a line break (two lines in the terminal, one in
+    Markdown).
+    """
+
     title: str
     columns: list[str]
     rows: list[list[str]] = field(default_factory=list)
     kinds: list[str] = field(default_factory=list)  # per row: floor / peer / keepalive / bad
     caption: str = ""
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (marker, text)
+    scenario: str = ""  # the scenario id the table comes from
+
+    def footnote(self, text: str) -> str:
+        """The marker for ``text`` (the same text gets the same number)."""
+        for marker, seen in self.notes:
+            if seen == text:
+                return marker
+        marker = str(sum(1 for m, _ in self.notes if m[0] in "\u2070\u00b9\u00b2\u00b3\u2074"
+                         "\u2075\u2076\u2077\u2078\u2079") + 1).translate(_SUPERSCRIPT)
+        self.notes.append((marker, text))
+        return marker
+
+    def symbol(self, symbol: str, text: str) -> str:
+        """A footnote with its own symbol (e.g. ``\u2021`` for capped cells)."""
+        if (symbol, text) not in self.notes:
+            self.notes.append((symbol, text))
+        return symbol
+
+    def add(self, cells: list[str], kind: str) -> None:
+        self.rows.append(cells)
+        self.kinds.append(kind)
 
 
 def _status(row: Row) -> str | None:
-    """Why a row has no figures; short, since the full text is in the JSON file."""
-    text = f"missing: {row.missing}" if row.missing else None
-    text = f"error: {row.error}" if row.error else text
-    return text if text is None or len(text) <= 90 else text[:87] + "..."
+    """Why a row has no figures; the full text goes in a footnote."""
+    if row.missing:
+        if row.missing.startswith("not available"):
+            return row.missing
+        return f"not installed: {row.missing}"
+    if row.error:
+        return f"error: {row.error}"
+    return None
 
 
-def _blank_row(row: Row, width: int) -> list[str]:
-    return [row.name] + ["\u2013"] * (width - 2) + [_status(row) or ""]
+def _name(t: Table, row: Row, with_note: bool = True) -> str:
+    """The row's name with footnote markers for its note and its status."""
+    name = row.name
+    if with_note and row.note:
+        name += t.footnote(row.note)
+    status = _status(row)
+    if status:
+        name += t.footnote(status)
+    return name
+
+
+def _blank(t: Table, row: Row, cells_before: list[str] | None = None) -> None:
+    cells = cells_before or [_name(t, row)]
+    t.add(cells + [DASH] * (len(t.columns) - len(cells)), "bad" if _status(row) else row.kind)
 
 
 def _server_caption(s: Scenario, server_name: str) -> str:
     parts = [f"server: {server_name}"]
     if s.server_cpu_per_request_ns:
         parts.append(f"server CPU {s.server_cpu_per_request_ns / 1e3:.1f} µs/request")
-    return "; ".join(parts)
+    return "; ".join(parts) + "."
+
+
+def _floor_ratio(row: Row, floor: Row | None, figure: str) -> str:
+    return _ratio(row.ratio_to(floor, figure)) if floor is not None and floor.ok else DASH
+
+
+# --- tables ----------------------------------------------------------------------------------
 
 
 def latency_tables(s: Scenario, server_name: str) -> list[Table]:
     tables = []
-    tls_new = s.id.endswith("tls-new") or (s.params.get("scheme") == "https" and not s.params.get(
-        "reuse", True))
+    tls_new = s.params.get("scheme") == "https" and not s.params.get("reuse", True)
     for path in s.params.get("paths", ["/small"]):
         rows = [r for r in s.rows if r.params.get("path") == path]
         floor = s.floor(path=path)
-        columns = ["client", "p50 µs", "p90 µs", "p99 µs", "req/s", "wall \u00d7floor",
-                   "CPU µs/req", "CPU \u00d7floor", "TCP conns", "req/conn"]
+        columns = ["client", "p50\nµs", "p99\nµs", "req/s", "wall\n\u00d7floor", "CPU\nµs/req",
+                   "CPU\n\u00d7floor", "conns"]
         if tls_new:
             columns.append("resumed")
-        columns.append("note")
         table = Table(
-            f"{s.title} — GET {path}", columns,
-            caption=(f"{s.description} Percentiles over {s.params['rounds']} rounds; ratios are "
-                     f"the median of per-round ratios to the raw floor of the same round; "
-                     f"TCP conns = connections the server accepted (warm-up included). "
-                     f"{_server_caption(s, server_name)}."))
+            f"{s.title} — GET {path}", columns, scenario=s.id,
+            caption=(f"{s.description} Percentiles over {s.params['rounds']} rounds (p90 and "
+                     f"per-round figures in the JSON file); ratios are the median of per-round "
+                     f"ratios to the floor of the same round; conns = TCP connections the "
+                     f"server accepted, warm-up included. {_server_caption(s, server_name)}"))
         for row in rows:
-            table.kinds.append("bad" if _status(row) else row.kind)
             if not row.ok:
-                table.rows.append(_blank_row(row, len(columns)))
+                _blank(table, row)
                 continue
-            conns = row.connections()
             cells = [
-                row.name, _us(row.p(50)), _us(row.p(90)), _us(row.p(99)),
-                _num(row.ops_per_s(), 0),
-                _ratio(row.ratio_to(floor, "median")) if floor and floor.ok else "\u2013",
-                _us(row.cpu_per_op_ns()),
-                _ratio(row.ratio_to(floor, "cpu")) if floor and floor.ok else "\u2013",
-                str(conns), _num(row.sent() / conns if conns else None, 1),
+                _name(table, row), _us(row.p(50)), _us(row.p(99)), _num(row.ops_per_s(), 0),
+                _floor_ratio(row, floor, "median"), _us(row.cpu_per_op_ns()),
+                _floor_ratio(row, floor, "cpu"), str(row.connections()),
             ]
             if tls_new:
                 handshakes, resumed = row.tls()
                 cells.append(f"{resumed}/{handshakes}" if handshakes is not None else "?")
-            cells.append(row.note)
-            table.rows.append(cells)
+            table.add(cells, row.kind)
         tables.append(table)
     return tables
 
@@ -176,125 +229,190 @@ def throughput_table(s: Scenario, server_name: str) -> Table:
     floor = s.floor(path=s.params["path"])
     size = s.params["bytes"]
     table = Table(
-        s.title,
-        ["client", "MB/s", "\u00d7floor", "MB per CPU-s", "CPU \u00d7floor", "TCP conns", "note"],
+        s.title, ["client", "MB/s", "MB/s\n\u00d7floor", "MB per\nCPU-s", "MB/CPU-s\n\u00d7floor",
+                  "conns"], scenario=s.id,
         caption=(f"{s.description} MB = 10⁶ bytes. {s.params['transfers']} transfers \u00d7 "
                  f"{s.params['rounds']} rounds; ratios are the median of per-round ratios to the "
-                 f"floor of the same round. On loopback the wall figure depends on how the "
-                 f"kernel schedules sender and receiver; MB per CPU-second is the client's own "
-                 f"cost. server: {server_name}."))
+                 f"floor of the same round (higher is better in every column). On loopback the "
+                 f"wall figure depends on how the kernel schedules sender and receiver; MB per "
+                 f"CPU-second is the client's own cost. server: {server_name}."))
     for row in s.rows:
-        table.kinds.append("bad" if _status(row) else row.kind)
         if not row.ok:
-            table.rows.append(_blank_row(row, len(table.columns)))
+            _blank(table, row)
             continue
-        mb_s = row.ops_per_s() * size / 1e6
-        mb_cpu = size / row.cpu_per_op_ns() * 1e3 if row.cpu_per_op_ns() else math.nan
-        note = row.note
-        eff = [b.extra.get("rcvbuf_effective") for b in row.batches if b.extra.get(
-            "rcvbuf_effective")]
-        if eff:
-            note = f"SO_RCVBUF reads back {eff[0] / MIB:.0f} MiB"
-        table.rows.append([
-            row.name, _num(mb_s, 0),
-            _ratio(row.ratio_to(floor, "rate")) if floor and floor.ok else "\u2013",
-            _num(mb_cpu, 0),
-            _ratio(row.ratio_to(floor, "cpu")) if floor and floor.ok else "\u2013",
-            str(row.connections()), note,
-        ])
+        name = _name(table, row)
+        eff = [b.extra["rcvbuf_effective"] for b in row.batches
+               if b.extra.get("rcvbuf_effective")]
+        if eff and row.params.get("variant"):
+            name += table.footnote(f"SO_RCVBUF reads back {eff[0] / MIB:.0f} MiB")
+        stalls = sum(b.extra.get("low_water_stalls", 0) for b in row.batches)
+        if stalls:
+            name += table.footnote(f"{stalls} wait(s) for a full buffer timed out and went on "
+                                   f"with a low-water mark of one byte")
+        cpu = row.cpu_per_op_ns()
+        table.add([
+            name, _num(row.ops_per_s() * size / 1e6, 0), _floor_ratio(row, floor, "rate"),
+            _num(size / cpu * 1e3 if cpu else None, 0), _floor_ratio(row, floor, "per_cpu"),
+            str(row.connections()),
+        ], row.kind)
     return table
+
+
+def _capped_note(name: str, limit: dict[str, Any]) -> str:
+    per_host, beyond = limit["per_host"], limit["beyond"]
+    what = ("threads beyond that wait for one" if beyond == "wait" else
+            "when more threads need one, it opens more and closes the extra ones after use, "
+            "so they are not reused")
+    return (f"{name}: capped by its own default connection limit, not by the machine: it keeps "
+            f"at most {per_host} connection{'s' if per_host != 1 else ''} per host; {what}.")
 
 
 def concurrency_table(s: Scenario, server_name: str) -> Table:
     threads = s.params["threads"]
-    columns = ["client", "sharing"] + [f"{t} thr req/s (conns)" for t in threads] + ["note"]
-    table = Table(s.title, columns, caption=(
+    columns = ["client", "sharing"] + [f"{t} thr\nreq/s (conns)" for t in threads]
+    table = Table(s.title, columns, scenario=s.id, caption=(
         f"{s.description} Median of {s.params['rounds']} rounds of {s.params['requests']} "
-        f"requests. {_server_caption(s, server_name)}."))
-    seen: dict[str, list[Row]] = {}
+        f"requests. \u2021 marks a figure set by the client's own default connection limit. "
+        f"{_server_caption(s, server_name)}"))
+    groups: dict[str, list[Row]] = {}
     for row in s.rows:
-        seen.setdefault(row.name, []).append(row)
-    for name, rows in seen.items():
+        groups.setdefault(row.name, []).append(row)
+    for rows in groups.values():
         first = rows[0]
-        status = next((_status(r) for r in rows if _status(r)), None)
-        table.kinds.append("bad" if status else first.kind)
-        cells = [name, first.note]
+        bad = next((r for r in rows if _status(r)), None)
+        cells = [_name(table, bad or first, with_note=False), first.note]
         for t in threads:
-            row = next((r for r in rows if r.params.get("threads") == t), None)
-            if row is None or not row.ok:
-                cells.append("\u2013")
+            cell_row = next((r for r in rows if r.params.get("threads") == t), None)
+            if cell_row is None or not cell_row.ok:
+                cells.append(DASH)
                 continue
-            conns = max(b.server.connections for b in row.batches)
-            cells.append(f"{_num(row.ops_per_s(), 0)} ({conns})")
-        cells.append(status or "")
-        table.rows.append(cells)
+            conns = max(b.server.connections for b in cell_row.batches)
+            cell = f"{_num(cell_row.ops_per_s(), 0)} ({conns})"
+            limit = cell_row.extra.get("connection_limit")
+            if limit and t > limit["per_host"]:
+                cell += table.symbol("\u2021", _capped_note(cell_row.name, limit))
+            cells.append(cell)
+        table.add(cells, "bad" if bad else first.kind)
     return table
 
 
+def _ms(ns: float | None) -> str:
+    return _num(None if ns is None else ns / 1e6, 2)
+
+
+def async_concurrency_tables(s: Scenario, server_name: str) -> list[Table]:
+    tables = []
+    tasks_list = s.params["tasks"]
+    for limit in s.params["limits"]:
+        table = Table(
+            f"{s.title} — at most {limit} connections per host",
+            ["client", "tasks", "req/s", "req/s\n\u00d7floor", "CPU\nµs/req", "CPU\n\u00d7floor",
+             "p50\nms", "p99\nms", "conns", "RSS MiB\n/1k tasks"], scenario=s.id,
+            caption=(f"{s.description} Median of {s.params['rounds']} rounds; ratios are the "
+                     f"median of per-round ratios to the asyncio floor with the same tasks and "
+                     f"limit. {_server_caption(s, server_name)}"))
+        names: dict[str, list[Row]] = {}
+        for row in s.rows:
+            if row.params.get("limit") == limit:
+                names.setdefault(row.key, []).append(row)
+        for rows in names.values():
+            rows.sort(key=lambda r: r.params["tasks"])
+            if not any(r.ok for r in rows):  # one line says why for the whole client
+                bad = next((r for r in rows if _status(r)), rows[0])
+                _blank(table, bad, [_name(table, bad), DASH])
+                continue
+            for i, row in enumerate(rows):
+                tasks = row.params["tasks"]
+                name = _name(table, row) if i == 0 else ""
+                if not row.ok:
+                    _blank(table, row, [name + table.footnote(_status(row) or "no figures"),
+                                        str(tasks)])
+                    continue
+                floor = s.floor(limit=limit, tasks=tasks)
+                conns = max(b.server.connections for b in row.batches)
+                conns_cell = str(conns)
+                if conns > limit:
+                    conns_cell += table.symbol(
+                        "\u2020", "more connections than the limit: the client closed some "
+                                  "and opened new ones.")
+                memory = row.extra.get("memory") or {}
+                per_1k = memory.get("kib_per_1000_in_flight")
+                rss = _num(per_1k / 1024 if per_1k is not None else None)
+                if row.extra.get("memory_error"):
+                    rss += table.footnote(f"RSS probe: {row.extra['memory_error']}")
+                table.add([
+                    name, str(tasks), _num(row.ops_per_s(), 0), _floor_ratio(row, floor, "rate"),
+                    _us(row.cpu_per_op_ns()), _floor_ratio(row, floor, "cpu"),
+                    _ms(row.p(50)), _ms(row.p(99)), conns_cell,
+                    rss if tasks == max(tasks_list) else "",
+                ], row.kind)
+        tables.append(table)
+    return tables
+
+
 def memory_table(s: Scenario) -> Table:
-    table = Table(s.title, ["client", "interpreter MiB", "baseline MiB", "peak MiB",
-                            "above baseline MiB", "MB/s", "note"], caption=s.description)
+    table = Table(s.title, ["client", "interpreter\nMiB", "baseline\nMiB", "peak\nMiB",
+                            "above\nbaseline MiB", "MB/s"], caption=s.description,
+                  scenario=s.id)
     for row in s.rows:
-        table.kinds.append("bad" if _status(row) else row.kind)
         if _status(row) or not row.extra:
-            table.rows.append(_blank_row(row, len(table.columns)))
+            _blank(table, row)
             continue
         e = row.extra
-        table.rows.append([
-            row.name, _num(e["interpreter_kib"] / 1024), _num(e["baseline_kib"] / 1024),
+        table.add([
+            _name(table, row), _num(e["interpreter_kib"] / 1024), _num(e["baseline_kib"] / 1024),
             _num(e["peak_kib"] / 1024), _num(e["delta_kib"] / 1024),
-            _num(e["bytes"] / e["seconds"] / 1e6, 0), row.note,
-        ])
+            _num(e["bytes"] / e["seconds"] / 1e6, 0),
+        ], row.kind)
     return table
 
 
 def setup_table(s: Scenario) -> Table:
-    table = Table(s.title, ["client", "p50 µs", "p90 µs", "CPU µs", "note"],
+    table = Table(s.title, ["client", "p50 µs", "p90 µs", "CPU µs"], scenario=s.id,
                   caption=(f"{s.description} Up to {s.params['n']} creations each, within "
                            f"{s.params['budget_s']:g} s."))
     for row in s.rows:
-        table.kinds.append("bad" if _status(row) else row.kind)
         if not row.ok:
-            table.rows.append(_blank_row(row, len(table.columns)))
+            _blank(table, row)
             continue
-        table.rows.append([row.name, _us(row.p(50)), _us(row.p(90)), _us(row.cpu_per_op_ns()),
-                           ""])
+        table.add([_name(table, row, with_note=False), _us(row.p(50)), _us(row.p(90)),
+                   _us(row.cpu_per_op_ns())], row.kind)
     return table
 
 
 def rtt_table(s: Scenario) -> Table:
     cases = list(s.params["model_rtts"].items())
     rtt = s.params["rtt_ms"]
-    columns = ["client"] + [f"{case} (model {m * rtt:g} ms)" for case, m in cases] + ["note"]
-    table = Table(s.title, columns, caption=(
+    columns = ["client"] + [f"{case}\n(model {m * rtt:g} ms)" for case, m in cases]
+    table = Table(s.title, columns, scenario=s.id, caption=(
         f"{s.description} Cells: measured median ms, and in brackets the measured figure as "
         f"a multiple of the RTT. {s.params['n']} requests \u00d7 {s.params['rounds']} rounds."))
     names: dict[str, list[Row]] = {}
     for row in s.rows:
         names.setdefault(row.name, []).append(row)
-    for name, rows in names.items():
-        status = next((_status(r) for r in rows if _status(r)), None)
-        table.kinds.append("bad" if status else rows[0].kind)
-        cells = [name]
+    for rows in names.values():
+        bad = next((r for r in rows if _status(r)), None)
+        cells = [_name(table, bad or rows[0], with_note=False)]
         for case, _ in cases:
-            row = next((r for r in rows if r.params.get("case") == case), None)
-            if row is None or not row.ok:
-                cells.append("\u2013")
+            cell_row = next((r for r in rows if r.params.get("case") == case), None)
+            if cell_row is None or not cell_row.ok:
+                cells.append(DASH)
                 continue
-            ms = row.p(50) / 1e6
+            ms = cell_row.p(50) / 1e6
             cells.append(f"{ms:.1f} ({ms / rtt:.2f})")
-        cells.append(status or "")
-        table.rows.append(cells)
+        table.add(cells, "bad" if bad else rows[0].kind)
     return table
 
 
 def tables_for(scenarios: list[Scenario], server_name: str) -> list[Table]:
     out: list[Table] = []
     for s in scenarios:
-        if s.id == "throughput":
+        if s.id in ("throughput", "async-stream"):
             out.append(throughput_table(s, server_name))
         elif s.id == "concurrency":
             out.append(concurrency_table(s, server_name))
+        elif s.id == "async-concurrency":
+            out += async_concurrency_tables(s, server_name)
         elif s.id == "memory":
             out.append(memory_table(s))
         elif s.id == "setup":
@@ -306,207 +424,136 @@ def tables_for(scenarios: list[Scenario], server_name: str) -> list[Table]:
     return out
 
 
-# --- targets ---------------------------------------------------------------------------------
-
-
-@dataclass
-class Target:
-    goal: str
-    measured: str
-    ok: bool | None  # None: not measured in this run
-
-
-def _find(scenarios: list[Scenario], sid: str) -> Scenario | None:
-    return next((s for s in scenarios if s.id == sid), None)
-
-
-def _usable(row: Row | None) -> bool:
-    return row is not None and row.ok
-
-
-def evaluate_targets(scenarios: list[Scenario]) -> list[Target]:
-    """The issue's goals for keepalive, checked against this run's figures (same-run ratios)."""
-    targets: list[Target] = []
-
-    def na(goal: str, why: str = "not measured in this run") -> None:
-        targets.append(Target(goal, why, None))
-
-    reused = _find(scenarios, "reused")
-    h11 = reused.row("h11", path="/small") if reused else None
-    floor = reused.floor(path="/small") if reused else None
-    for key in ("keepalive.HTTPConnection", "keepalive.ConnectionPool"):
-        goal = f"{key} reused GET ≤ 1.15\u00d7 h11 loop (wall and CPU)"
-        row = reused.row(key, path="/small") if reused else None
-        if not (_usable(row) and _usable(h11)):
-            na(goal, _status(row) if row is not None and _status(row) else "not measured")
-            continue
-        assert row is not None and h11 is not None
-        wall, cpu = row.ratio_to(h11, "median"), row.ratio_to(h11, "cpu")
-        targets.append(Target(goal, f"wall {wall:.2f}\u00d7, CPU {cpu:.2f}\u00d7",
-                              wall <= 1.15 and cpu <= 1.15))
-    session = reused.row("keepalive.Session", path="/small") if reused else None
-    goal = "Session.get reused GET ≤ 2.0\u00d7 raw floor wall, ≤ 100 µs CPU/request"
-    if _usable(session) and _usable(floor):
-        assert session is not None and floor is not None
-        wall, cpu = session.ratio_to(floor, "median"), session.cpu_per_op_ns() / 1e3
-        targets.append(Target(goal, f"wall {wall:.2f}\u00d7, CPU {cpu:.0f} µs",
-                              wall <= 2.0 and cpu <= 100))
-        peers = [reused.row(k, path="/small") for k in ("aiohttp", "urllib3", "httpx",
-                                                        "requests")] if reused else []
-        present = [p for p in peers if p is not None and p.ok]
-        if present:
-            ratios = {p.key: session.ratio_to(p, "median") for p in present}
-            targets.append(Target(
-                "Session.get reused GET ahead of aiohttp, urllib3, httpx, requests (wall)",
-                ", ".join(f"{k} {v:.2f}\u00d7" for k, v in ratios.items()),
-                all(v < 1 for v in ratios.values())))
-    else:
-        na(goal)
-
-    new = _find(scenarios, "new")
-    h11_new = new.row("h11", path="/small") if new else None
-    for key in ("keepalive.HTTPConnection", "keepalive.ConnectionPool", "keepalive.Session"):
-        goal = f"{key} new connection (HTTP) ≤ 1.2\u00d7 h11 loop"
-        row = new.row(key, path="/small") if new else None
-        if not (_usable(row) and _usable(h11_new)):
-            na(goal)
-            continue
-        assert row is not None and h11_new is not None
-        wall = row.ratio_to(h11_new, "median")
-        cpu = row.ratio_to(h11_new, "cpu")
-        targets.append(Target(goal, f"wall {wall:.2f}\u00d7, CPU {cpu:.2f}\u00d7", wall <= 1.2))
-
-    setup = _find(scenarios, "setup")
-    row = setup.row("keepalive.Session") if setup else None
-    goal = "creating a Session costs microseconds (< 1 ms)"
-    if _usable(row):
-        assert row is not None
-        targets.append(Target(goal, f"{row.p(50) / 1e3:.0f} µs", row.p(50) < 1e6))
-    else:
-        na(goal)
-
-    tls_new = _find(scenarios, "tls-new")
-    for key in ("keepalive.Session", "keepalive.ConnectionPool", "keepalive.HTTPConnection"):
-        goal = f"{key} new HTTPS connections resume after the first"
-        row = tls_new.row(key, variant="") if tls_new else None
-        if not _usable(row):
-            na(goal)
-            continue
-        assert row is not None
-        handshakes, resumed = row.tls()
-        if handshakes is None:
-            na(goal, "resumption not observable")
-            continue
-        batches = len(row.batches)
-        targets.append(Target(goal, f"{resumed} of {handshakes} handshakes resumed",
-                              (resumed or 0) >= handshakes - batches))
-
-    tput = _find(scenarios, "throughput")
-    tfloor = tput.floor(path=tput.params["path"]) if tput else None
-    for key in ("keepalive.Session", "keepalive.ConnectionPool", "keepalive.HTTPConnection"):
-        goal = f"{key} throughput ≥ 95% of raw floor"
-        row = tput.row(key, variant="") if tput else None
-        if not (_usable(row) and _usable(tfloor)):
-            na(goal)
-            continue
-        assert row is not None and tfloor is not None and tput is not None
-        ratio = row.ratio_to(tfloor, "rate")
-        per_cpu = tput.params["bytes"] / row.cpu_per_op_ns()  # GB per CPU-second
-        targets.append(Target(goal, f"{ratio:.0%} of floor, {per_cpu:.1f} GB per CPU-s",
-                              ratio >= 0.95))
-
-    conc = _find(scenarios, "concurrency")
-    goal = "16 threads on one Session: req/s ≥ requests and httpx, conns ≤ per-host limit (10)"
-    if conc and 16 in conc.params["threads"]:
-        row = conc.row("keepalive.Session", threads=16)
-        if _usable(row):
-            assert row is not None
-            others = {k: conc.row(k, threads=16) for k in ("requests", "httpx")}
-            ratios = {k: row.ratio_to(r, "rate") for k, r in others.items() if _usable(r)}
-            conns = max(b.server.connections for b in row.batches)
-            ok = all(v >= 1 for v in ratios.values()) and conns <= 10
-            measured = ", ".join(f"{v:.2f}\u00d7 {k}" for k, v in ratios.items())
-            targets.append(Target(goal, f"{measured}; {conns} conns", ok))
-        else:
-            na(goal)
-    else:
-        na(goal)
-
-    mem = _find(scenarios, "memory")
-    row = mem.row("keepalive.Session") if mem else None
-    goal = "streaming 1 GiB with Session: < 50 MiB above baseline"
-    if row is not None and row.extra and not _status(row):
-        delta = row.extra["delta_kib"] / 1024
-        targets.append(Target(goal, f"{delta:.1f} MiB", delta < 50))
-    else:
-        na(goal)
-    return targets
-
-
 def targets_table(targets: list[Target]) -> Table:
-    table = Table("Targets for keepalive (ratios from this run)", ["goal", "measured", "result"])
-    skipped = [t for t in targets if t.ok is None and t.measured.startswith("not measured")]
+    table = Table("Targets for keepalive (same-run ratios)", ["goal", "measured", "result"],
+                  scenario="targets")
+    shown = [t for t in targets if t.ok is not None or not t.measured.startswith("not measured")]
+    skipped = len(targets) - len(shown)
+    met = sum(1 for t in shown if t.ok)
+    table.caption = (f"{met} of {len(shown)} met. Every goal is a ratio between two figures of "
+                     f"this run (medians over rounds of per-round ratios).")
     if skipped:
-        table.caption = f"{len(skipped)} goal(s) need scenarios this run did not include."
-    for t in targets:
-        if t in skipped:
-            continue
-        table.rows.append([t.goal, t.measured,
-                           "met" if t.ok else ("missed" if t.ok is False else "\u2013")])
-        table.kinds.append("keepalive" if t.ok else ("bad" if t.ok is False else "peer"))
+        table.caption += f" {skipped} goal(s) need scenarios this run did not include."
+    for t in shown:
+        table.add([t.goal, t.measured, "met" if t.ok else ("missed" if t.ok is False else DASH)],
+                  "keepalive" if t.ok else ("bad" if t.ok is False else "peer"))
     return table
 
 
 # --- rendering -------------------------------------------------------------------------------
 
 _STYLES = {"floor": "dim", "keepalive": "bold cyan", "bad": "red", "peer": ""}
-_WRAPPING = ("note", "goal", "measured")  # text columns that may wrap
+_TEXT = ("client", "goal", "measured", "sharing")  # columns that may wrap
 
 
 def _numeric(index: int, column: str) -> bool:
-    return index > 0 and column not in _WRAPPING and column not in ("sharing", "result")
+    return index > 0 and column not in _TEXT and column != "result"
+
+
+def _console_width() -> int:
+    """The terminal's width (``COLUMNS`` when set; 100 when not a terminal), at least 60."""
+    return max(60, shutil.get_terminal_size((100, 40)).columns)
+
+
+def _rich_table(t: Table, columns: list[int], title: str) -> Any:
+    from rich import box
+    from rich.table import Table as RichTable
+
+    rt = RichTable(title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD,
+                   pad_edge=False, show_edge=False, collapse_padding=True)
+    for i in columns:
+        col = t.columns[i]
+        if _numeric(i, col):
+            rt.add_column(col, justify="right", no_wrap=True)
+        else:
+            # Wrap between words, never inside one (a client's name stays whole).
+            longest = max((len(word) for cells in t.rows for word in cells[i].split()),
+                          default=0)
+            rt.add_column(col, justify="left", overflow="fold",
+                          min_width=max(min(longest, 32), 16 if col in ("goal", "measured")
+                                        else 0) or None)
+    for cells, kind in zip(t.rows, t.kinds, strict=False):
+        rt.add_row(*(cells[i] for i in columns), style=_STYLES.get(kind, ""))
+    return rt
+
+
+def _min_width(console: Any, t: Table, columns: list[int]) -> int:
+    """The narrowest the table can be drawn without wrapping a number or a word (measured
+    unconstrained: rich clamps a measurement to the width it is given)."""
+    wide = console.options.update_width(100_000)
+    return int(console.measure(_rich_table(t, columns, t.title), options=wide).minimum)
+
+
+def _column_groups(console: Any, t: Table) -> list[list[int]]:
+    """Split the columns (the first repeated in each part) so that every part fits the
+    console without wrapping a number: a table is never clipped, only continued."""
+    everything = list(range(len(t.columns)))
+    if _min_width(console, t, everything) <= console.width:
+        return [everything]
+    groups: list[list[int]] = []
+    current = [0]
+    for i in everything[1:]:
+        if len(current) > 1 and _min_width(console, t, [*current, i]) > console.width:
+            groups.append(current)
+            current = [0, i]
+        else:
+            current = [*current, i]
+    groups.append(current)
+    return groups
 
 
 def print_tables(tables: list[Table], header: str) -> None:
     try:
         from rich.console import Console
-        from rich.table import Table as RichTable
+        from rich.text import Text
     except ImportError:
         print(header)
         print(markdown(tables))
         return
-    console = Console(width=max(shutil.get_terminal_size((160, 40)).columns, 120))
-    console.print(header, highlight=False)
+    console = Console(width=_console_width(), highlight=False)
+    console.print(header)
+    console.print()
     for t in tables:
-        rt = RichTable(title=t.title, caption=t.caption, caption_justify="left",
-                       title_justify="left", title_style="bold")
-        for i, col in enumerate(t.columns):
-            wraps = col in _WRAPPING
-            rt.add_column(col, justify="right" if _numeric(i, col) else "left", no_wrap=not wraps,
-                          overflow="fold", ratio=1 if wraps else None,
-                          min_width=20 if wraps else None)
-        for cells, kind in zip(t.rows, t.kinds, strict=False):
-            rt.add_row(*cells, style=_STYLES.get(kind, ""))
-        console.print(rt)
+        groups = _column_groups(console, t)
+        for n, columns in enumerate(groups):
+            title = t.title if n == 0 else f"{t.title} (continued)"
+            console.print(_rich_table(t, columns, title))
+        if t.caption:
+            console.print(Text(t.caption, style="dim"))
+        for marker, text in t.notes:
+            console.print(Text(f"{marker} {text}", style="dim"))
         console.print()
 
 
-def markdown(tables: list[Table]) -> str:
+def markdown(tables: list[Table], heading: str = "####") -> str:
     out = []
     for t in tables:
-        out.append(f"#### {t.title}\n")
-        out.append("| " + " | ".join(t.columns) + " |")
+        out.append(f"{heading} {t.title}\n")
+        out.append("| " + " | ".join(c.replace("\n", " ") for c in t.columns) + " |")
         out.append("|" + "|".join("--:" if _numeric(i, c) else "---"
                                   for i, c in enumerate(t.columns)) + "|")
         for cells, kind in zip(t.rows, t.kinds, strict=False):
             shown = [c.replace("|", "\\|") for c in cells]
-            if kind == "keepalive":
-                shown[0] = f"**{shown[0]}**"
+            if kind == "keepalive" and shown[0] and t.scenario != "targets":
+                name, marks = _split_marks(shown[0])
+                shown[0] = f"**{name}**{marks}"
             out.append("| " + " | ".join(shown) + " |")
         if t.caption:
             out.append(f"\n{t.caption}")
+        if t.notes:
+            out.append("")
+            out += [f"* {marker} {text}" for marker, text in t.notes]
         out.append("")
     return "\n".join(out)
+
+
+def _split_marks(cell: str) -> tuple[str, str]:
+    """``name¹²`` -> (``name``, ``¹²``): footnote markers stay outside the bold."""
+    i = len(cell)
+    while i > 0 and cell[i - 1] in "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078" \
+            "\u2079\u2020\u2021":
+        i -= 1
+    return cell[:i], cell[i:]
 
 
 # --- files -----------------------------------------------------------------------------------
@@ -518,87 +565,9 @@ def write_json(path: str, data: dict[str, Any]) -> None:
         f.write("\n")
 
 
-def plot_latency(scenarios: list[Scenario], path: str) -> bool:
-    """Box plots of per-request latency per client: reused vs new, HTTP and HTTPS."""
-    panels = [s for s in scenarios if s.id in ("reused", "new", "tls-reused", "tls-new")]
-    if not panels:
-        return False
-    import matplotlib
-    import matplotlib.ticker
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cols = 2 if len(panels) > 1 else 1
-    nrows = math.ceil(len(panels) / cols)
-    fig, axes = plt.subplots(nrows, cols, figsize=(7.5 * cols, 0.45 * 14 * nrows + 1),
-                             squeeze=False)
-    for ax, s in zip(axes.flat, panels, strict=False):
-        path_shown = "/small"
-        rows = [r for r in s.rows if r.ok and r.params.get("path") == path_shown]
-        data = [[w / 1e3 for w in r.samples_ns()] for r in rows]
-        labels = [r.name for r in rows]
-        box = ax.boxplot(data, vert=False, whis=(5, 95), showfliers=False, patch_artist=True,
-                         medianprops={"color": "black"})
-        ax.set_yticks(range(1, len(labels) + 1), labels, fontsize=8)
-        for patch, r in zip(box["boxes"], rows, strict=True):
-            patch.set_facecolor({"keepalive": "#2a9d8f", "floor": "#cccccc"}.get(r.kind,
-                                                                                  "#e9c46a"))
-        ax.set_xscale("log")
-        ax.invert_yaxis()
-        ax.set_xlabel("latency per request, µs (box: p25\u2013p75, whiskers: p5\u2013p95)")
-        ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1, 2, 5)))
-        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
-        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.set_title(f"{s.title} — GET {path_shown}", fontsize=10)
-        ax.grid(axis="x", which="both", alpha=0.3)
-    for ax in list(axes.flat)[len(panels):]:
-        ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
-
-
-def plot_concurrency(scenarios: list[Scenario], path: str) -> bool:
-    s = _find(scenarios, "concurrency")
-    if s is None or not any(r.ok for r in s.rows):
-        return False
-    import matplotlib
-    import matplotlib.ticker
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 5))
-    names: dict[str, list[Row]] = {}
-    for row in s.rows:
-        if row.ok:
-            names.setdefault(row.name, []).append(row)
-    for name, rows in names.items():
-        rows.sort(key=lambda r: r.params["threads"])
-        kind = rows[0].kind
-        ax.plot([r.params["threads"] for r in rows], [r.ops_per_s() for r in rows],
-                marker="o", label=name + ("" if rows[0].note == "shared" else " (per thread)"),
-                linewidth=2.5 if kind == "keepalive" else 1.2,
-                linestyle=":" if kind == "floor" else "-")
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xticks(s.params["threads"], [str(t) for t in s.params["threads"]])
-    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
-    ax.set_xlabel("threads")
-    ax.set_ylabel("requests/s (total, log scale)")
-    ax.set_title(s.title, fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
-
-
 def write_outputs(out_dir: str, stem: str, data: dict[str, Any], scenarios: list[Scenario],
-                  tables: list[Table], header: str, plots: bool = True) -> list[str]:
+                  tables: list[Table], header: str, subtitle: str,
+                  plots: bool = True) -> list[str]:
     """Write JSON, Markdown and PNGs as ``<stem>.*`` and copy each to ``latest.*``."""
     os.makedirs(out_dir, exist_ok=True)
     written = []
@@ -609,11 +578,16 @@ def write_outputs(out_dir: str, stem: str, data: dict[str, Any], scenarios: list
     with open(md_path, "w") as f:
         f.write(f"{header}\n\n{markdown(tables)}")
     written.append(md_path)
+    for stale in os.listdir(out_dir):  # plots of an earlier run that this one did not make
+        if stale.startswith("latest-") and stale.endswith(".png"):
+            os.remove(os.path.join(out_dir, stale))
     if plots:
         try:
-            for name, fn in (("latency", plot_latency), ("concurrency", plot_concurrency)):
+            from .plots import PLOTS
+
+            for name, fn in PLOTS.items():
                 png = os.path.join(out_dir, f"{stem}-{name}.png")
-                if fn(scenarios, png):
+                if fn(scenarios, png, subtitle):
                     written.append(png)
         except ImportError as exc:
             print(f"plots skipped: {exc} (pip install matplotlib)", file=sys.stderr)

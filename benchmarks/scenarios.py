@@ -66,42 +66,62 @@ class Plan:
     rtt_ms: float = 0.0
     rtt_n: int = 8
     rtt_rounds: int = 2
+    # asyncio scenarios (benchmarks.async_scenarios)
+    async_rounds: int = 5
+    async_n: int = 1000
+    async_new_n: int = 200
+    async_tasks: list[int] = field(default_factory=lambda: [10, 100, 1000])
+    async_limits: list[int] = field(default_factory=lambda: [10, 100])
+    async_requests: int = 2000  # per concurrency batch, split between the tasks (>= 1 each)
+    async_concurrency_rounds: int = 2
+    async_stream_rounds: int = 3
+    async_memory: bool = True  # RSS per 1,000 in-flight requests, in fresh interpreters
 
+
+ASYNC_SCENARIOS = ["async-reused", "async-new", "async-concurrency", "async-stream"]
 
 PLANS: dict[str, Plan] = {
     "quick": Plan(
         name="quick",
-        scenarios=["setup", "reused", "new", "tls-new", "throughput", "concurrency", "memory"],
+        scenarios=["setup", "reused", "new", "tls-new", "throughput", "concurrency", "memory",
+                   *ASYNC_SCENARIOS],
         rounds=3, reused_n=200, warmup=10, new_n=40, tls_new_n=12, tls_new_rounds=2,
         throughput_transfers=1, throughput_rounds=1, threads=[1, 16], concurrency_requests=400,
         concurrency_rounds=1, memory_clients=["raw", "keepalive.Session"], setup_n=50,
+        async_rounds=3, async_n=200, async_new_n=40, async_tasks=[10, 1000],
+        async_limits=[10], async_requests=1000, async_concurrency_rounds=1,
+        async_stream_rounds=1, async_memory=False,
     ),
     "default": Plan(
         name="default",
         scenarios=["setup", "reused", "new", "tls-reused", "tls-new", "throughput",
-                   "concurrency", "memory"],
+                   "concurrency", "memory", *ASYNC_SCENARIOS],
+        rounds=4, tls_reused_n=300, throughput_rounds=4, concurrency_requests=1000,
         memory_clients=["raw", "keepalive.Session", "keepalive.ConnectionPool", "requests",
                         "httpx", "urllib3"],
+        async_rounds=4, async_n=500, async_requests=500,
     ),
     "full": Plan(
         name="full",
         scenarios=["setup", "reused", "new", "tls-reused", "tls-new", "throughput",
-                   "concurrency", "memory", "rtt"],
+                   "concurrency", "memory", *ASYNC_SCENARIOS, "rtt"],
         rounds=8, reused_paths=["/small", "/1k", "/1m"], reused_n=1000, new_n=300,
         tls_reused_n=600, tls_new_n=80, tls_new_rounds=5, throughput_transfers=3,
         throughput_rounds=6, threads=[1, 2, 4, 8, 16, 32], concurrency_requests=3000,
         concurrency_rounds=3, setup_n=500, rtt_ms=20.0, rtt_n=20, rtt_rounds=3,
+        async_rounds=6, async_new_n=300, async_requests=3000, async_concurrency_rounds=3,
+        async_stream_rounds=5,
     ),
 }
 
 SCENARIO_IDS = ["setup", "reused", "new", "tls-reused", "tls-new", "throughput", "concurrency",
-                "memory", "rtt"]
+                "memory", *ASYNC_SCENARIOS, "rtt"]
 #: The order scenarios run in. New TLS connections run before reused ones: keepalive shares
 #: TLS contexts (and so saved sessions) between sessions with equal settings, and a session
 #: saved by the reused-connection scenario would let the first handshake of every batch
 #: resume, hiding whether the new-connection path saves sessions by itself.
 RUN_ORDER = ["setup", "reused", "new", "tls-new", "tls-reused", "throughput", "concurrency",
-             "memory", "rtt"]
+             "memory", *ASYNC_SCENARIOS, "rtt"]
 
 
 class Progress:
@@ -124,6 +144,7 @@ class Bench:
     plan: Plan
     progress: Progress
     rtt_server: ServerHandle | None = None
+    aclients: list[Any] = field(default_factory=list)  # asyncio adapters (benchmarks.aclients)
 
     def variants(self, extra: Sequence[Variant] = ()) -> list[Variant]:
         """The chosen clients in table order, each followed by its chosen extra variants."""
@@ -134,11 +155,14 @@ class Bench:
         return out
 
 
-def _row_for(cls: type[Client], options: dict[str, Any], **params: Any) -> Row:
+def _row_for(cls: Any, options: dict[str, Any], **params: Any) -> Row:
     probe = cls(**options)
     row = Row(key=cls.key, name=probe.name, kind=cls.kind, note=options.get("note", cls.note),
               params={**params, "variant": options.get("variant", "")})
     row.missing = cls.missing()
+    caveat = getattr(cls, "caveat", lambda: "")() if row.missing is None else ""
+    if caveat:
+        row.note = f"{row.note}; {caveat}" if row.note else caveat
     return row
 
 
@@ -147,6 +171,13 @@ def _rotated(items: list[Any], k: int) -> list[Any]:
         return items
     k %= len(items)
     return items[k:] + items[:k]
+
+
+def _fatal(exc: BaseException) -> bool:
+    """Exceptions that end the run. Everything else a client raises fails only its row: that
+    includes BaseException subclasses some libraries raise for their own crashes (pyo3's
+    PanicException, when a Rust client panics)."""
+    return isinstance(exc, (KeyboardInterrupt, SystemExit))
 
 
 def _error_text(exc: BaseException) -> str:
@@ -185,8 +216,11 @@ class LatencyScenario:
         self.extra = extra
         self.server = server
 
+    def variants(self, bench: Bench) -> list[Variant]:
+        return bench.variants(self.extra)
+
     def steps(self, bench: Bench) -> int:
-        runnable = [v for v in bench.variants(self.extra) if v[0].missing() is None]
+        runnable = [v for v in self.variants(bench) if v[0].missing() is None]
         return self.rounds * len(runnable) * len(self.paths)
 
     def sized(self, path: str) -> tuple[int, int]:
@@ -203,7 +237,7 @@ class LatencyScenario:
             "scheme": self.scheme, "reuse": self.reuse, "paths": self.paths, "n": self.n,
             "warmup": self.warmup, "rounds": self.rounds})
         started = time.perf_counter()
-        variants = bench.variants(self.extra)
+        variants = self.variants(bench)
         for path in self.paths:
             rows = [_row_for(cls, opts, path=path) for cls, opts in variants]
             scenario.rows += rows
@@ -238,7 +272,9 @@ class LatencyScenario:
                     pool_stats = client.pool_stats()
                 finally:
                     client.close()
-        except Exception as exc:
+        except BaseException as exc:
+            if _fatal(exc):
+                raise
             row.error = _error_text(exc)
             bench.progress.log(f"{row.name} failed in {self.title}: {row.error}")
             row.extra["traceback"] = traceback.format_exc()
@@ -264,6 +300,10 @@ class ThroughputScenario:
         rcvbuf = 4 * 1024 * 1024
         self.extra: list[Variant] = [
             (RawSocketClient, {"rcvbuf": rcvbuf, "variant": "SO_RCVBUF 4 MiB"}),
+            (RawSocketClient, {
+                "lowat": False, "variant": "no low-water mark",
+                "note": "the floor's reads, but woken whenever any data arrives: what the "
+                        "low-water mark saves in wake-ups"}),
             (KeepalivePoolClient, {"rcvbuf": rcvbuf, "variant": "SO_RCVBUF 4 MiB"}),
         ]
 
@@ -314,6 +354,7 @@ class ThroughputScenario:
                         if got != size:
                             raise AssertionError(f"{self.path}: got {got} bytes, expected {size}")
                     rcvbuf = getattr(client, "rcvbuf_effective", lambda: None)()
+                    stalls = getattr(client, "stream_stalls", 0)
                 finally:
                     client.close()
         except TypeError as exc:
@@ -322,7 +363,9 @@ class ThroughputScenario:
             else:
                 row.error = _error_text(exc)
             return
-        except Exception as exc:
+        except BaseException as exc:
+            if _fatal(exc):
+                raise
             row.error = _error_text(exc)
             row.extra["traceback"] = traceback.format_exc()
             bench.progress.log(f"{row.name} failed in throughput: {row.error}")
@@ -332,6 +375,8 @@ class ThroughputScenario:
                       server=after - before, sent=1 + self.transfers, bytes_per_op=size)
         if rcvbuf:
             batch.extra["rcvbuf_effective"] = rcvbuf
+        if stalls:
+            batch.extra["low_water_stalls"] = stalls
         row.batches.append(batch)
 
 
@@ -359,16 +404,25 @@ class ConcurrencyScenario:
         scenario = Scenario(
             self.id, f"Concurrency: threads sharing one client, GET {self.path}",
             "Total requests per second with T threads. Thread-safe clients (urllib3, requests, "
-            "httpx, keepalive's Session and ConnectionPool) share one instance; the others get "
-            "one instance per thread. Connections are the server's count, warm-up included. "
-            "aiohttp is left out: its concurrency is tasks, not threads.",
+            "niquests, httpx, pyreqwest, httpr, keepalive's Session and ConnectionPool) share "
+            "one instance with default settings; the others get one instance per thread. "
+            "Connections are the server's count, warm-up included. aiohttp is left out here: "
+            "its concurrency is tasks (see the async scenarios).",
             params={"threads": self.threads, "requests": self.total, "rounds": self.rounds,
                     "path": self.path})
         started = time.perf_counter()
         for cls, options in self._variants(bench):
+            limit = None
+            if cls.thread_safe and not cls.missing():
+                try:
+                    limit = cls.connection_limit()
+                except Exception:  # a library that moved its defaults: no mark, not an error
+                    limit = None
             for threads in self.threads:
                 row = _row_for(cls, options, threads=threads)
                 row.note = "shared" if cls.thread_safe else "one per thread"
+                if limit is not None:
+                    row.extra["connection_limit"] = {"per_host": limit[0], "beyond": limit[1]}
                 scenario.rows.append(row)
         runnable = [r for r in scenario.rows if not r.missing]
         by_key = {cls.key: (cls, opts) for cls, opts in self._variants(bench)}
@@ -431,7 +485,9 @@ class ConcurrencyScenario:
                 pool_stats = shared.pool_stats() if shared is not None else None
                 for client in clients:
                     client.close()
-        except Exception as exc:
+        except BaseException as exc:
+            if _fatal(exc):
+                raise
             errors.append(exc)
         if errors:
             row.error = _error_text(errors[0])
@@ -545,7 +601,9 @@ class SetupScenario:
                 cpu = time.process_time_ns() - cpu0
                 row.batches.append(Batch(round=0, n=len(walls), walls_ns=walls, cpu_ns=cpu,
                                          server=ServerStats(0, 0), sent=0))
-            except Exception as exc:
+            except BaseException as exc:
+                if _fatal(exc):
+                    raise
                 row.error = _error_text(exc)
             bench.progress.step(f"setup: {row.name}")
         scenario.seconds = time.perf_counter() - started
@@ -643,13 +701,20 @@ def build(plan: Plan, selected: list[str]) -> list[Any]:
             out.append(MemoryScenario(plan))
         elif sid == "rtt":
             out.append(RttScenario(plan))
+        elif sid in ASYNC_SCENARIOS:
+            from .async_scenarios import build_async
+
+            out.append(build_async(sid, plan))
     return out
 
 
 def environment_probe() -> dict[str, Any]:
-    """Versions of everything measured, for the JSON file."""
+    """Versions of everything measured (None: not installed), for the JSON file."""
+    from .aclients import ASYNC_CLIENTS
+
     versions: dict[str, Any] = {}
-    for cls in CLIENTS:
+    every: list[Any] = [*CLIENTS, *ASYNC_CLIENTS]
+    for cls in every:
         reason = cls.missing()
         if reason:
             versions[cls.key] = None
