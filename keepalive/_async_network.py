@@ -240,7 +240,9 @@ class SocketStream:
         buffer[:n] = data
         return n
 
-    async def read(self, max_bytes: int, timeout: float | None) -> bytes:
+    async def read(
+        self, max_bytes: int, timeout: float | None, *, gather: bool = False
+    ) -> bytes:
         """Read up to ``max_bytes``; ``b""`` at the end of the stream."""
         if self._tls is not None:
             return await self._tls_read(max_bytes, timeout)

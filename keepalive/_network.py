@@ -66,6 +66,9 @@ _TIMEOUTS: dict[str, type[TimeoutError]] = {
 }
 _PEER_CLOSED = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError, ssl.SSLEOFError)
 _HAS_POLL = hasattr(select, "poll")
+_RCVLOWAT: int = getattr(socket, "SO_RCVLOWAT", 0)
+_GATHER_MIN = 64 * 1024  # below this a low-water mark saves nothing worth a syscall
+GATHER_WINDOW = 0.01  # seconds a gathering read waits for a full buffer before taking less
 _NESTED_READ = 64 * 1024  # bytes asked of the outer stream per read under nested TLS
 _NESTED_WRITE = 64 * 1024  # plaintext encrypted per outer write: bounds the copy in memory
 
@@ -163,11 +166,12 @@ def open_tcp(
 class SocketStream:
     """One connected socket (TCP or TLS): timed reads and writes, readiness, the idle probe."""
 
-    __slots__ = ("_poller", "_sock", "_timeout", "where")
+    __slots__ = ("_low_water", "_poller", "_sock", "_timeout", "where")
 
     def __init__(self, sock: socket.socket | None, where: str) -> None:
         self._sock: socket.socket | None = sock
         self._timeout: float | None = -1.0  # what settimeout() was last given
+        self._low_water = 1  # the socket's SO_RCVLOWAT (see read)
         self._poller: select.poll | None = None
         self.where = where
 
@@ -185,18 +189,65 @@ class SocketStream:
     def read_into(self, buffer: bytearray | memoryview, timeout: float | None) -> int:
         """Read into ``buffer``; 0 means the peer ended the stream."""
         sock = self._socket(timeout)
+        if self._low_water != 1:
+            self._set_low_water(sock, 1)
         try:
             return sock.recv_into(buffer)
         except (OSError, ssl.SSLError, ValueError) as exc:
             raise translate(exc, READ, self.where) from exc
 
-    def read(self, max_bytes: int, timeout: float | None) -> bytes:
-        """Read up to ``max_bytes`` as a new ``bytes``; ``b""`` at the end of the stream."""
+    def read(self, max_bytes: int, timeout: float | None, *, gather: bool = False) -> bytes:
+        """Read up to ``max_bytes`` as a new ``bytes``; ``b""`` at the end of the stream.
+
+        ``gather`` (a large body read past the parser): on plain TCP the kernel is asked not
+        to wake us before ``max_bytes`` have arrived (SO_RCVLOWAT), so a fast download costs
+        one wake-up and one read per buffer instead of one per few segments, most of its
+        CPU. A slow one is not held back: after ``GATHER_WINDOW`` whatever has arrived is
+        returned, and only when nothing came within the read timeout is it a timeout.
+        """
         sock = self._socket(timeout)
+        if gather and max_bytes > _GATHER_MIN and _RCVLOWAT and type(sock) is socket.socket:
+            return self._gather(sock, max_bytes, timeout)
+        if self._low_water != 1:
+            self._set_low_water(sock, 1)
         try:
             return sock.recv(max_bytes)
         except (OSError, ssl.SSLError, ValueError) as exc:
             raise translate(exc, READ, self.where) from exc
+
+    def _gather(self, sock: socket.socket, max_bytes: int, timeout: float | None) -> bytes:
+        if self._low_water != max_bytes:
+            self._set_low_water(sock, max_bytes)
+        window = GATHER_WINDOW if timeout is None or timeout > GATHER_WINDOW else timeout
+        if self._timeout != window:
+            sock.settimeout(window)
+            self._timeout = window
+        try:
+            return sock.recv(max_bytes)
+        except builtins.TimeoutError:
+            pass  # fewer than max_bytes within the window: take what there is
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            raise translate(exc, READ, self.where) from exc
+        self._set_low_water(sock, 1)
+        early = self.read_nowait(max_bytes)
+        if early is not None:
+            return early
+        rest = None if timeout is None else timeout - window
+        if rest is not None and rest <= 0:
+            error = builtins.TimeoutError("timed out")
+            raise translate(error, READ, self.where) from error
+        sock = self._socket(rest)
+        try:
+            return sock.recv(max_bytes)
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            raise translate(exc, READ, self.where) from exc
+
+    def _set_low_water(self, sock: socket.socket, size: int) -> None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, _RCVLOWAT, size)
+            self._low_water = size
+        except OSError:  # not supported here: reads simply wake up more often
+            self._low_water = 1
 
     def write(self, data: bytes | bytearray | memoryview, timeout: float | None) -> None:
         sock = self._socket(timeout)
@@ -463,7 +514,7 @@ class NestedTLSStream(SocketStream):
 
     # -- bytes --------------------------------------------------------------------------------
 
-    def read(self, max_bytes: int, timeout: float | None) -> bytes:
+    def read(self, max_bytes: int, timeout: float | None, *, gather: bool = False) -> bytes:
         """Read up to ``max_bytes``; ``b""`` at the end of the stream. An end of the outer
         stream without close_notify is an end too, as for an ``SSLSocket`` (ragged EOFs are
         suppressed there by default)."""

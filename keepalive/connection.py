@@ -672,7 +672,7 @@ class HTTPConnection:
             else self._limit(self._read_timeout, ReadTimeout)
         )
         try:
-            data = stream.read(min(left, DIRECT_READ_SIZE), timeout)
+            data = stream.read(min(left, DIRECT_READ_SIZE), timeout, gather=True)
         except ReadTimeout as exc:
             raise self._timeout_error(exc, ReadTimeout) from exc
         proto.direct_received(len(data))

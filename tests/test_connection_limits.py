@@ -286,3 +286,52 @@ def test_a_wrongly_typed_header_keeps_the_pool_slot(
         assert pool.stats()["active"] == 0
         with pool.request("GET", server.url) as resp:  # no PoolTimeout: the slot is free
             assert resp.read().startswith(b"GET /")
+
+
+def test_a_body_read_whole_keeps_the_read_timeouts_meaning(make_server: MakeServer) -> None:
+    """Reading a large body whole asks the kernel to gather big pieces (SO_RCVLOWAT); a
+    server that trickles slower than that but faster than the read timeout must still be
+    read to the end, never timed out."""
+    body = bytes(range(256)) * (2400)  # 600 KiB: past the direct-read threshold
+
+    def trickle(request: ReceivedRequest, side: ServerSide) -> None:
+        side.send_raw(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body))
+        side.send_raw(body[: 300 * KiB])
+        pos = 300 * KiB
+        for _ in range(8):  # 1 KiB every 0.15 s: far below any low-water mark
+            side.send_raw(body[pos : pos + KiB])
+            pos += KiB
+            time.sleep(0.15)
+        side.send_raw(body[pos:])
+        return None
+
+    conn = conn_for(make_server(trickle), timeout=keepalive.Timeout(5, read=0.5))
+    with conn.request("GET", "/") as resp:
+        assert resp.read() == body
+    assert conn.is_reusable
+    conn.close()
+
+
+def test_a_streamed_large_body_is_not_held_back(make_server: MakeServer) -> None:
+    """Gathering big reads must not delay a stream: what arrived is handed over within
+    moments, not after the read timeout."""
+    body = b"z" * (600 * KiB)
+    got_first_part = threading.Event()
+    in_time: list[bool] = []
+
+    def halves(request: ReceivedRequest, side: ServerSide) -> None:
+        side.send_raw(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body))
+        side.send_raw(body[: 300 * KiB])
+        in_time.append(got_first_part.wait(3))  # the client must see it without the rest
+        side.send_raw(body[300 * KiB :])
+        return None
+
+    conn = conn_for(make_server(halves), timeout=keepalive.Timeout(10))
+    received = 0
+    with conn.request("GET", "/") as resp:
+        for chunk in resp.iter_bytes():
+            received += len(chunk)
+            if received >= 300 * KiB:
+                got_first_part.set()
+    conn.close()
+    assert received == len(body) and in_time == [True]

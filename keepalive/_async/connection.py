@@ -676,7 +676,7 @@ class AsyncHTTPConnection:
             else self._limit(self._read_timeout, ReadTimeout)
         )
         try:
-            data = await stream.read(min(left, DIRECT_READ_SIZE), timeout)
+            data = await stream.read(min(left, DIRECT_READ_SIZE), timeout, gather=True)
         except ReadTimeout as exc:
             raise self._timeout_error(exc, ReadTimeout) from exc
         proto.direct_received(len(data))
