@@ -6,41 +6,33 @@ import ssl
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import certs
 import pytest
 import thirdparty
+import trustme
 from testserver import App, TestServer, default_app, open_fds
-
-try:
-    import trustme
-except ImportError as exc:  # fail loudly, never skip
-    raise ImportError("tests need trustme: run `make test` or pip install -e '.[test]'") from exc
 
 
 @pytest.fixture(scope="session")
 def ca() -> trustme.CA:
-    return trustme.CA()
+    return certs.new_ca()
 
 
 @pytest.fixture(scope="session")
 def ca_path(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = tmp_path_factory.mktemp("ca") / "ca.pem"
-    ca.cert_pem.write_to_path(str(path))
-    return str(path)
+    return certs.write_ca(ca, tmp_path_factory.mktemp("ca") / "ca.pem")
 
 
 @pytest.fixture(scope="session")
 def server_ssl_context(ca: trustme.CA) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost", "127.0.0.1", "::1").configure_cert(ctx)
-    return ctx
+    """A server certificate for localhost, 127.0.0.1 and ::1 from the test CA."""
+    return certs.server_context(ca, *certs.LOOPBACK_NAMES)
 
 
 @pytest.fixture
 def client_ssl_context(ca: trustme.CA) -> ssl.SSLContext:
     """A verifying client context trusting only the test CA (never the system store)."""
-    ctx = ssl.create_default_context(cafile=None, cadata=ca.cert_pem.bytes().decode())
-    ctx.set_alpn_protocols(["http/1.1"])
-    return ctx
+    return certs.client_context(ca, alpn=["http/1.1"])
 
 
 MakeServer = Callable[..., TestServer]

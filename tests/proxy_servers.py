@@ -1,6 +1,7 @@
 """Real proxies on loopback for the proxy tests: a SOCKS5 server and an HTTPS (or HTTP) proxy.
 
-Both are small threaded servers written for the tests, so every byte they see can be
+Both are small threaded servers written for the tests, on the loopback server base of
+``testserver.py`` (listener, acceptor, TLS handshake, stop), so every byte they see can be
 recorded and every refusal scripted:
 
 * ``Socks5Server``: RFC 1928 CONNECT with optional username/password (RFC 1929). It records
@@ -19,59 +20,32 @@ timeout so ``stop()`` ends it; ``stop()`` closes every socket and joins every th
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import select
 import socket
 import ssl
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from testserver import LoopbackServer
 
 RELAY_TICK = 0.1  # seconds between checks of the stop flag while relaying
 IO_TIMEOUT = 10.0  # no test waits longer on one socket operation
 
 
-class _ThreadedServer:
-    """Listener, acceptor thread, one handler thread per connection, and a clean stop."""
+class _ThreadedServer(LoopbackServer):
+    """A proxy on the tests' one loopback server base: each connection runs ``handle(sock)``
+    in its own thread, and ``relay`` copies a tunnel's bytes until ``stop()``."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.listener = socket.socket(family, socket.SOCK_STREAM)
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind((host, 0))
-        self.listener.listen(64)
-        self.host = host
-        self.port: int = self.listener.getsockname()[1]
+    def __init__(self, host: str = "127.0.0.1", ssl_context: ssl.SSLContext | None = None) -> None:
         self.connections = 0
-        self._lock = threading.Lock()
-        self._sockets: list[socket.socket] = []
-        self._threads: list[threading.Thread] = []
-        self._stopping = threading.Event()
-        self._acceptor = threading.Thread(target=self._accept_loop, daemon=True)
-        self._acceptor.start()
+        super().__init__(host=host, ssl_context=ssl_context, backlog=64)
 
-    def __enter__(self) -> _ThreadedServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _accept_loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                sock, _ = self.listener.accept()
-            except OSError:
-                return
-            if self._stopping.is_set():
-                sock.close()
-                return
-            sock.settimeout(IO_TIMEOUT)
-            with self._lock:
-                self.connections += 1
-                self._sockets.append(sock)
-            thread = threading.Thread(target=self._serve, args=(sock,), daemon=True)
-            self._threads.append(thread)
-            thread.start()
+    def _admit(self, sock: socket.socket, address: tuple[object, ...]) -> Callable[[], None]:
+        sock.settimeout(IO_TIMEOUT)
+        self.connections += 1
+        return functools.partial(self._serve, sock)
 
     def _serve(self, sock: socket.socket) -> None:
         try:
@@ -85,17 +59,13 @@ class _ThreadedServer:
     def handle(self, sock: socket.socket) -> None:
         raise NotImplementedError
 
-    def track(self, sock: socket.socket) -> socket.socket:
-        """Register a socket the handler opened so that ``stop()`` closes it too."""
-        with self._lock:
-            self._sockets.append(sock)
-        return sock
-
     def relay(self, a: socket.socket, b: socket.socket) -> None:
         """Copy bytes both ways until either side ends or the server stops."""
         sockets = [a, b]
         while not self._stopping.is_set():
-            ready = [s for s in sockets if isinstance(s, ssl.SSLSocket) and s.pending()]
+            ready: list[socket.socket] = [
+                s for s in sockets if isinstance(s, ssl.SSLSocket) and s.pending()
+            ]
             if not ready:
                 ready, _, _ = select.select(sockets, [], [], RELAY_TICK)
             for source in ready:
@@ -103,23 +73,6 @@ class _ThreadedServer:
                 if not data:
                     return
                 (b if source is a else a).sendall(data)
-
-    def stop(self) -> None:
-        self._stopping.set()
-        with contextlib.suppress(OSError):
-            self.listener.close()
-        with contextlib.suppress(OSError):  # unblock accept()
-            socket.create_connection((self.host, self.port), timeout=0.5).close()
-        with self._lock:
-            sockets = list(self._sockets)
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            with contextlib.suppress(OSError):
-                sock.close()
-        self._acceptor.join(timeout=5)
-        for thread in self._threads:
-            thread.join(timeout=5)
 
 
 def _recv_exactly(sock: socket.socket, n: int) -> bytes:
@@ -168,6 +121,10 @@ class Socks5Server(_ThreadedServer):
         self.script = script
         self.requests: list[SocksRequest] = []
         super().__init__(host)
+
+    @property
+    def scheme(self) -> str:
+        return "socks5"
 
     def handle(self, sock: socket.socket) -> None:
         if self.script is not None:
@@ -267,29 +224,21 @@ class HTTPSProxy(_ThreadedServer):
         refuse: int | None = None,
         host: str = "127.0.0.1",
     ) -> None:
-        self.ssl_context = ssl_context
         self.auth = auth
         self.refuse = refuse
         self.requests: list[ProxyRequest] = []
         self.tls_resumed: list[bool] = []
-        super().__init__(host)
+        super().__init__(host, ssl_context)
 
     def handle(self, sock: socket.socket) -> None:
         client: socket.socket = sock
         if self.ssl_context is not None:
-            # Tracked before the handshake: wrap_socket detaches ``sock``, and stop() must
-            # be able to wake a handshake the client abandoned.
-            tls = self.ssl_context.wrap_socket(
-                sock, server_side=True, do_handshake_on_connect=False
-            )
-            client = self.track(tls)
-            try:
-                tls.do_handshake()
-            except (OSError, ssl.SSLError):
-                tls.close()
+            tls = self.wrap_tls(sock, self.ssl_context)
+            if tls is None:
                 return
+            client = tls
             with self._lock:
-                self.tls_resumed.append(tls.session_reused)
+                self.tls_resumed.append(bool(tls.session_reused))
         with client:
             head, rest = self._read_head(client)
             if head is None:

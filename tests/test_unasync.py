@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import unasync
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -20,11 +22,6 @@ def test_generated_blocking_modules_are_current() -> None:
 
 
 def test_the_generator_renames_and_drops_async_only_lines() -> None:
-    sys.path.insert(0, str(ROOT / "tests"))
-    try:
-        import unasync
-    finally:
-        sys.path.remove(str(ROOT / "tests"))
     source = (
         "from .._async_network import open_tcp\n"
         "class AsyncThing:\n"

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import functools
 import http.client
 import importlib.util
 import os
@@ -46,6 +45,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType, TracebackType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from certs import TLSFiles
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 APPS_DIR = REPO_ROOT / "tests" / "interop"
@@ -69,26 +72,12 @@ class ServerStartError(RuntimeError):
     """A server did not come up; the message carries the tail of its log."""
 
 
-@dataclass(frozen=True)
-class TLSFiles:
-    """A ``trustme`` CA and a server certificate for 127.0.0.1/localhost, as PEM files."""
-
-    ca_path: str
-    cert_path: str
-    key_path: str
-
-
 def make_tls_files(directory: Path) -> TLSFiles:
     """Write a fresh CA and a leaf certificate for ``127.0.0.1`` and ``localhost``."""
-    trustme = require_module("trustme")
-    ca = trustme.CA()
-    leaf = ca.issue_cert("127.0.0.1", "localhost")
-    files = TLSFiles(str(directory / "ca.pem"), str(directory / "server.pem"),
-                     str(directory / "server.key"))
-    ca.cert_pem.write_to_path(files.ca_path)
-    leaf.private_key_pem.write_to_path(files.key_path)
-    Path(files.cert_path).write_bytes(b"".join(pem.bytes() for pem in leaf.cert_chain_pems))
-    return files
+    require_module("trustme")  # MissingDependency, saying how to install it, when absent
+    import certs
+
+    return certs.write_server_files(certs.new_ca(), directory, "127.0.0.1", "localhost")
 
 
 @dataclass(eq=False)
@@ -133,7 +122,10 @@ class Server:
 
     def ssl_context(self) -> ssl.SSLContext:
         """A client context that trusts this server's CA (for raw probes)."""
-        return ssl.create_default_context(cafile=self.ca_path)
+        import certs
+
+        assert self.ca_path is not None, f"{self.name} serves plain HTTP"
+        return certs.client_context(self.ca_path)
 
     def stop(self) -> None:
         """Terminate, wait, kill if needed; then stop the backend and remove the files."""
@@ -447,7 +439,8 @@ def waitress_server(*, channel_timeout: int | None = 1, cleanup_interval: int | 
 
 def _write_htdocs(workdir: Path) -> Path:
     """Static copies of ``/big`` and ``/text`` for nginx and apache2 to serve themselves."""
-    apps = _apps_module()
+    from interop import apps
+
     htdocs = workdir / "htdocs"
     htdocs.mkdir(exist_ok=True)
     (htdocs / "big").write_bytes(apps.big_body())
@@ -458,17 +451,6 @@ def _write_htdocs(workdir: Path) -> Path:
     for path in htdocs.iterdir():
         path.chmod(0o644)
     return htdocs
-
-
-@functools.cache
-def _apps_module() -> ModuleType:
-    """``tests/interop/apps.py``, loaded from its path (whatever ``sys.path`` holds)."""
-    spec = importlib.util.spec_from_file_location("_keepalive_interop_apps",
-                                                  APPS_DIR / "apps.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _backend() -> Server:

@@ -8,21 +8,15 @@ profile together, and each server starts once per module and stops before the ne
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+import thirdparty
 
-TESTS_DIR = str(Path(__file__).resolve().parent.parent)
-if TESTS_DIR not in sys.path:  # for `import thirdparty` when this directory runs alone
-    sys.path.insert(0, TESTS_DIR)
+import keepalive
 
-import suite  # noqa: E402
-import thirdparty  # noqa: E402
-from suite import Profile, open_session  # noqa: E402
-
-import keepalive  # noqa: E402
+from . import suite
+from .suite import Profile, open_session
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -1,7 +1,7 @@
 """Measure how each third-party server handles persistent connections (not a test).
 
-Run ``.venv/bin/python tests/interop/probe_servers.py [--defaults] [--only NAME]`` from the
-repository root. For every server it starts (through ``tests/thirdparty.py``) it measures
+Run ``PYTHONPATH=tests .venv/bin/python -m interop.probe_servers [--defaults] [--only NAME]``
+from the repository root. For every server it starts (through ``tests/thirdparty.py``) it measures
 with raw sockets, not with ``keepalive``:
 
 - ``Keep-Alive`` / ``Connection`` headers on an ordinary HTTP/1.1 response;
@@ -27,14 +27,11 @@ import contextlib
 import json
 import socket
 import ssl
-import sys
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import thirdparty
 from thirdparty import Server
 

@@ -27,12 +27,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import apps
 import pytest
 from blocking_async import BlockingAsyncSession
 from thirdparty import Server
 
 import keepalive
+
+from . import apps
 
 IDLE_MARGIN = 0.5          # seconds past a server's idle close before we send again
 RACE_LANES = 3             # sessions racing in parallel ...

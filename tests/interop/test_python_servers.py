@@ -12,9 +12,10 @@ import json
 
 import pytest
 import thirdparty
-from suite import Profile, ServerSuite, check_stats, generated, needs, new_id
 
 import keepalive
+
+from .suite import Profile, ServerSuite, check_stats, generated, needs, new_id
 
 TLS_AND_RACE = frozenset({"tls", "race"})
 

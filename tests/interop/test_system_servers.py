@@ -15,7 +15,8 @@ import time
 
 import pytest
 import thirdparty
-from suite import (
+
+from .suite import (
     Profile,
     ServerSuite,
     check_conn,

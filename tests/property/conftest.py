@@ -18,13 +18,12 @@ itself (then this is an initial conftest); from the repository root, use the var
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import ScriptedServer
 from hypothesis import HealthCheck, settings
+from testserver import ScriptedServer
 
 _SLOW_IS_FINE = [
     HealthCheck.too_slow,
@@ -63,7 +62,6 @@ settings.register_profile(
 def pytest_configure(config: pytest.Config) -> None:
     if not config.getoption("hypothesis_profile", None):
         settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
-    _give_back_the_root_conftest(config)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -75,17 +73,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if here in Path(str(item.path)).resolve().parents:
             item.add_marker(pytest.mark.timeout(limit))
-
-
-def _give_back_the_root_conftest(config: pytest.Config) -> None:
-    # Directories without __init__.py import every conftest.py as the module "conftest";
-    # importing this one displaced tests/conftest.py, from which other test modules do
-    # "from conftest import ...". Put that one back under its name.
-    root = Path(__file__).resolve().parent.parent / "conftest.py"
-    for plugin in config.pluginmanager.get_plugins():
-        if getattr(plugin, "__file__", None) and Path(plugin.__file__).resolve() == root:
-            sys.modules["conftest"] = plugin
-            return
 
 
 @pytest.fixture(scope="module")

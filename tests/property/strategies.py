@@ -19,8 +19,8 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
-from harness import Segmenting
 from hypothesis import strategies as st
+from testserver import Segmenting
 
 import keepalive
 

@@ -14,13 +14,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from harness import assert_no_fd_leak, budget, settled_fds
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import pseudo_random_bytes
-from testserver import ReceivedRequest, Reply, ServerSide, TestServer
+from testserver import (
+    ReceivedRequest,
+    Reply,
+    ServerSide,
+    TestServer,
+    assert_no_fd_leak,
+    settled_fds,
+)
 
 import keepalive
+
+from .harness import budget
+from .strategies import pseudo_random_bytes
 
 FRAMINGS = ("length", "chunked", "close")
 READS = ("full", "stream", "partial", "none")

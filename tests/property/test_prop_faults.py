@@ -19,10 +19,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from harness import Handler, Peer, ScriptedServer, assert_no_fd_leak, budget, settled_fds
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from strategies import (
+from testserver import Handler, Peer, ScriptedServer, assert_no_fd_leak, settled_fds
+
+import keepalive
+
+from .harness import budget
+from .strategies import (
     BOGUS_RESPONSE,
     Fault,
     MiB,
@@ -32,8 +36,6 @@ from strategies import (
     plain_response,
     responses,
 )
-
-import keepalive
 
 READ_TIMEOUT = 0.5
 SLACK = 1.0  # scheduling margin on a loaded two-core machine

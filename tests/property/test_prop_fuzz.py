@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import time
 
-from harness import Peer, ScriptedServer, assert_no_fd_leak, budget, settled_fds
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from strategies import junk_responses
+from testserver import Peer, ScriptedServer, assert_no_fd_leak, settled_fds
 
 import keepalive
+
+from .harness import budget
+from .strategies import junk_responses
 
 READ_TIMEOUT = 0.3
 SLACK = 1.0

@@ -36,7 +36,6 @@ from typing import Any
 
 import pytest
 from blocking_async import BlockingAsyncPool
-from harness import ManualClock, Peer, ScriptedServer, assert_no_fd_leak, budget, settled_fds
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -47,10 +46,13 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from strategies import DRAIN_LIMIT, ResponseSpec, plain_response, pseudo_random_bytes, responses
+from testserver import Peer, ScriptedServer, assert_no_fd_leak, settled_fds
 
 import keepalive
 from keepalive.exceptions import ServerDisconnected
+
+from .harness import ManualClock, budget
+from .strategies import DRAIN_LIMIT, ResponseSpec, plain_response, pseudo_random_bytes, responses
 
 INF = float("inf")
 ORIGINS = 3

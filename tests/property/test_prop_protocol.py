@@ -22,19 +22,8 @@ from __future__ import annotations
 from typing import Any
 
 import h11
-from harness import budget
 from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
-from strategies import (
-    RequestSpec,
-    ResponseSpec,
-    junk_responses,
-    pieces,
-    plain_response,
-    pseudo_random_bytes,
-    requests,
-    responses,
-)
 
 import keepalive
 from keepalive._h1 import (
@@ -47,6 +36,18 @@ from keepalive._h1 import (
     ResponseHead,
 )
 from keepalive._request import header_pairs, make_body
+
+from .harness import budget
+from .strategies import (
+    RequestSpec,
+    ResponseSpec,
+    junk_responses,
+    pieces,
+    plain_response,
+    pseudo_random_bytes,
+    requests,
+    responses,
+)
 
 HOST = "example.test:8080"
 WHERE = "the scripted peer"

@@ -13,12 +13,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from harness import budget
 from hypothesis import example, given, settings
-from strategies import METHODS_WITH_BODY, RequestSpec, requests
 from testserver import ReceivedRequest, Reply, ServerSide, TestServer
 
 import keepalive
+
+from .harness import budget
+from .strategies import METHODS_WITH_BODY, RequestSpec, requests
 
 FRAMING = frozenset({"content-length", "transfer-encoding"})
 

@@ -13,12 +13,14 @@ the first was lost or left behind.
 from __future__ import annotations
 
 import pytest
-from harness import Peer, ScriptedServer, Segmenting, budget
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import ResponseSpec, delivered_responses
+from testserver import Peer, ScriptedServer, Segmenting
 
 import keepalive
+
+from .harness import budget
+from .strategies import ResponseSpec, delivered_responses
 
 SECOND = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond"
 

@@ -13,18 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness import (
-    Handler,
-    ManualClock,
-    Peer,
-    ScriptedServer,
-    assert_no_fd_leak,
-    budget,
-    settled_fds,
-)
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from strategies import (
+from testserver import Handler, Peer, ScriptedServer, assert_no_fd_leak, settled_fds
+
+import keepalive
+
+from .harness import ManualClock, budget
+from .strategies import (
     DRAIN_LIMIT,
     KeepAliveHint,
     MiB,
@@ -33,8 +29,6 @@ from strategies import (
     plain_response,
     responses,
 )
-
-import keepalive
 
 
 @dataclass
