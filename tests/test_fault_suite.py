@@ -1,4 +1,4 @@
-"""The fault suite: a hostile server under 16 threads × 100 requests on one Session.
+"""The fault suite: a hostile server under 16 threads x 100 requests on one Session.
 
 Each request asks the loopback server for one behaviour: a good answer, a close or a reset
 before answering, a stall past the read timeout, garbage, a head over 64 KiB, a close in the
