@@ -65,6 +65,7 @@ from dataclasses import dataclass
 from datetime import timezone
 from typing import Any, ClassVar, Literal, NamedTuple, Union
 
+from ._request import IDEMPOTENT_METHODS
 from .exceptions import (
     ConnectError,
     ConnectTimeout,
@@ -87,7 +88,6 @@ __all__ = [
 ]
 
 # RFC 9110 section 9.2.2: repeating one of these has the effect of sending it once.
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 # Statuses whose Retry-After the server means as "come back then" (RFC 9110 sections
 # 10.2.3, 15.5.14 and 15.6.4; RFC 6585 section 4), urllib3's RETRY_AFTER_STATUS_CODES.
 RETRY_AFTER_STATUS_CODES = frozenset({413, 429, 503})

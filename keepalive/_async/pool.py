@@ -414,8 +414,6 @@ class AsyncConnectionPool:
             key = self._active.pop(conn, None)
             if key is None:
                 return False  # already reclaimed, or the pool was closed or forked meanwhile
-            if not end.request_sent and not end.kept and not conn.opened:
-                pass  # never connected: counted as a request that failed
             if end.reason == "the request was refused":
                 # Refused before it reached the wire: not a request at all.
                 self._requests -= 1
