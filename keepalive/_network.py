@@ -25,6 +25,8 @@ import ipaddress
 import select
 import socket
 import ssl
+import struct
+import sys
 import time
 from typing import cast
 
@@ -71,6 +73,26 @@ _GATHER_MIN = 64 * 1024  # below this a low-water mark saves nothing worth a sys
 GATHER_WINDOW = 0.01  # seconds a gathering read waits for a full buffer before taking less
 _NESTED_READ = 64 * 1024  # bytes asked of the outer stream per read under nested TLS
 _NESTED_WRITE = 64 * 1024  # plaintext encrypted per outer write: bounds the copy in memory
+# On Linux a timed read or write is a blocking socket with SO_RCVTIMEO/SO_SNDTIMEO: one
+# syscall. A Python-level socket timeout costs a poll() before every recv and send, which
+# was the largest cost of the reused path above h11's own work (docs/design.md, theory of
+# operation). Elsewhere, and for an ``ssl.SSLSocket``, the Python timeout is kept.
+_KERNEL_TIMEOUTS = sys.platform.startswith("linux") and struct.calcsize("@ll") == 16
+_TIMEVAL = struct.Struct("@ll")  # struct timeval: time_t tv_sec, suseconds_t tv_usec
+_UNSET = -1.0  # a timeout slot whose socket setting is not known
+_WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+
+
+def _timeval(timeout: float | None) -> bytes:
+    """``timeout`` as a kernel timeval; zero means "no limit" to the kernel, so a zero or
+    negative time is one microsecond (the caller found time left, however little)."""
+    if timeout is None or timeout >= 1e9:
+        return _TIMEVAL.pack(0, 0)
+    seconds = int(timeout)
+    micros = int((timeout - seconds) * 1_000_000)
+    if seconds <= 0 and micros <= 0:
+        return _TIMEVAL.pack(0, 1)
+    return _TIMEVAL.pack(seconds, micros)
 
 
 def translate(exc: BaseException, phase: str, where: str) -> KeepaliveError:
@@ -82,6 +104,9 @@ def translate(exc: BaseException, phase: str, where: str) -> KeepaliveError:
     if isinstance(exc, KeepaliveError):
         return exc
     if isinstance(exc, builtins.TimeoutError | socket.timeout):
+        return _TIMEOUTS[phase](f"{phase} timed out ({where})")
+    if phase != CONNECT and isinstance(exc, _WOULD_BLOCK):
+        # A blocking socket whose kernel timeout (SO_RCVTIMEO/SO_SNDTIMEO) ran out.
         return _TIMEOUTS[phase](f"{phase} timed out ({where})")
     if isinstance(exc, ssl.SSLCertVerificationError):
         return TLSError(f"certificate verify failed for {where}: {exc.verify_message}")
@@ -166,23 +191,49 @@ def open_tcp(
 class SocketStream:
     """One connected socket (TCP or TLS): timed reads and writes, readiness, the idle probe."""
 
-    __slots__ = ("_low_water", "_poller", "_sock", "_timeout", "where")
+    __slots__ = ("_low_water", "_poller", "_rcv", "_snd", "_sock", "where")
 
     def __init__(self, sock: socket.socket | None, where: str) -> None:
         self._sock: socket.socket | None = sock
-        self._timeout: float | None = -1.0  # what settimeout() was last given
+        # The read and write timeouts the socket is set to now (_UNSET: not known).
+        self._rcv: float | None = _UNSET
+        self._snd: float | None = _UNSET
         self._low_water = 1  # the socket's SO_RCVLOWAT (see read)
         self._poller: select.poll | None = None
         self.where = where
 
     def _socket(self, timeout: float | None) -> socket.socket:
+        """The socket, set to read with ``timeout``."""
         sock = self._sock
         if sock is None:
             raise TransportError(f"the connection to {self.where} is closed")
-        if timeout != self._timeout:
-            sock.settimeout(timeout)
-            self._timeout = timeout
+        if timeout != self._rcv:
+            self._set_timeout(sock, timeout, False)
         return sock
+
+    def _set_timeout(self, sock: socket.socket, timeout: float | None, write: bool) -> None:
+        if not _KERNEL_TIMEOUTS or type(sock) is not socket.socket:
+            # CPython's blocking SSLSocket polls without end on "want read/write", which
+            # would defeat a kernel timeout: TLS sockets keep the Python-level one.
+            sock.settimeout(timeout)
+            self._rcv = self._snd = timeout
+            return
+        if sock.gettimeout() is not None:
+            sock.settimeout(None)  # blocking: the kernel enforces the time
+        try:
+            if write:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(timeout))
+                self._snd = timeout
+            else:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(timeout))
+                self._rcv = timeout
+        except OSError as exc:
+            raise translate(exc, WRITE if write else READ, self.where) from exc
+
+    def _nonblocking(self, sock: socket.socket) -> None:
+        """Make ``sock`` non-blocking for one call; both timeout slots must be set again."""
+        sock.setblocking(False)
+        self._rcv = self._snd = _UNSET
 
     # -- bytes --------------------------------------------------------------------------------
 
@@ -219,12 +270,13 @@ class SocketStream:
         if self._low_water != max_bytes:
             self._set_low_water(sock, max_bytes)
         window = GATHER_WINDOW if timeout is None or timeout > GATHER_WINDOW else timeout
-        if self._timeout != window:
-            sock.settimeout(window)
-            self._timeout = window
+        if self._rcv != window:
+            self._set_timeout(sock, window, False)
         try:
+            # A kernel timeout returns what arrived within the window, EAGAIN when nothing
+            # did; a Python one raises TimeoutError either way.
             return sock.recv(max_bytes)
-        except builtins.TimeoutError:
+        except (builtins.TimeoutError, BlockingIOError):
             pass  # fewer than max_bytes within the window: take what there is
         except (OSError, ssl.SSLError, ValueError) as exc:
             raise translate(exc, READ, self.where) from exc
@@ -250,7 +302,11 @@ class SocketStream:
             self._low_water = 1
 
     def write(self, data: bytes | bytearray | memoryview, timeout: float | None) -> None:
-        sock = self._socket(timeout)
+        sock = self._sock
+        if sock is None:
+            raise TransportError(f"the connection to {self.where} is closed")
+        if timeout != self._snd:
+            self._set_timeout(sock, timeout, True)
         try:
             sock.sendall(data)
         except (OSError, ssl.SSLError, ValueError) as exc:
@@ -263,11 +319,8 @@ class SocketStream:
         if sock is None:
             return b""
         try:
-            sock.setblocking(False)
-            try:
-                return sock.recv(max_bytes)
-            finally:
-                self._timeout = -1.0
+            self._nonblocking(sock)
+            return sock.recv(max_bytes)
         except (ssl.SSLWantReadError, BlockingIOError):
             return None
         except (OSError, ValueError):
@@ -328,11 +381,8 @@ class SocketStream:
         # socket readable without any application data. Read without blocking: "want
         # read" means only such records were there and the connection is still good.
         try:
-            sock.setblocking(False)
-            try:
-                sock.recv(1)
-            finally:
-                self._timeout = -1.0
+            self._nonblocking(sock)
+            sock.recv(1)
         except ssl.SSLWantReadError:
             return False
         except (OSError, ValueError):
