@@ -37,8 +37,22 @@ EXIT_INTERRUPTED = 130
 _FORM = "application/x-www-form-urlencoded"
 _BAR_WIDTH = 40
 _CHUNK = 65536
+_OTHER_SHOWN = 0.0001  # seconds outside the phases worth a mention on the total line
 
 _EPILOG = """\
+Examples:
+  keepalive -v -n 5 https://example.org/     new against reused latency, per request
+  keepalive -L -o page.html https://example.org/
+  keepalive --json '{"name": "Ada"}' --fail https://example.org/api
+
+Reading -v:
+  Per request: the connection's id, new or reused, then the phases in order (dns, connect,
+  tls with "resumed" when the TLS session was resumed, send, wait for the first byte,
+  receive the body), each bar starting where the previous phase ended. "-" marks a phase
+  that did not happen (no dns, connect or tls on a reused connection, no tls over http);
+  the total line notes time spent between phases. "connection N retired after M requests:
+  why" says when and why the pool closed a connection.
+
 Bodies and headers:
   -d and --data-binary imply POST unless -X says otherwise, and a Content-Type of
   application/x-www-form-urlencoded unless -H gives one (as curl does). -d @FILE reads FILE
@@ -50,8 +64,9 @@ Bodies and headers:
 Output:
   Standard output gets each response's status line and body (a newline is added after a
   body that lacks one). With -o FILE the bodies are streamed into FILE, byte for byte, and
-  standard output keeps the status lines. -v, -n summaries, the -o progress bar (on a
-  terminal) and errors go to standard error, coloured on a terminal unless NO_COLOR is set.
+  standard output keeps the status lines; FILE is created when the first body arrives.
+  -v, -n summaries, the -o progress bar (on a terminal) and errors go to standard error,
+  coloured on a terminal unless NO_COLOR is set.
 
 Exit status:
   0    every request got a response
@@ -64,6 +79,10 @@ Exit status:
 
 class _UsageError(Exception):
     """A command-line value that cannot be used; reported through argparse (exit 2)."""
+
+
+class _Failure(Exception):
+    """Something outside HTTP went wrong (the -o file): one line on stderr, exit 1."""
 
 
 # -- the command line ------------------------------------------------------------------------------
@@ -86,6 +105,7 @@ def _count(minimum: int, what: str) -> Callable[[str], int]:
 
 
 def _seconds(text: str) -> float:
+    """An argparse ``type`` for --timeout: a finite number of seconds above zero."""
     try:
         value = float(text)
     except ValueError:
@@ -109,7 +129,8 @@ def _parser() -> argparse.ArgumentParser:
         help="a request header; repeatable")  # fmt: skip
     body = parser.add_mutually_exclusive_group()
     body.add_argument("-d", "--data", metavar="DATA", help="a body: text, @FILE or @-")
-    body.add_argument("--data-binary", metavar="DATA", help="a body sent byte for byte")
+    body.add_argument("--data-binary", metavar="DATA",
+                      help="a body sent byte for byte: text, @FILE or @-")  # fmt: skip
     body.add_argument("--json", metavar="JSON", help="a JSON body: text, @FILE or @-")
     add("-o", "--output", metavar="FILE", help="write the bodies to FILE instead of stdout")
     add("-v", "--verbose", action="store_true",
@@ -201,7 +222,13 @@ class _Style:
 
 
 class _RetiredLog(logging.Handler):
-    """Keeps the pool's ``retired <connection> (why)`` messages until ``-v`` prints them."""
+    """Keeps the pool's ``retired <connection> (why)`` messages until ``-v`` prints them.
+
+    The pool logs each retirement at DEBUG with the connection as the first argument
+    (keepalive/_async/pool.py, ``_retire``); this handler turns that into
+    ``connection 3 retired after 2 requests: why``, the words the waterfall uses. A message
+    of another shape is kept as the library wrote it.
+    """
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
@@ -209,12 +236,28 @@ class _RetiredLog(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
-        if "retired" in message:
-            self.messages.append(message)
+        if message.startswith("retired "):
+            self.messages.append(_retirement(message, record.args))
 
     def take(self) -> list[str]:
         messages, self.messages = self.messages, []
         return messages
+
+
+def _retirement(message: str, args: object) -> str:
+    """``retired <HTTPConnection #3 ...> (why)`` as ``connection 3 retired ...: why``."""
+    conn = args[0] if isinstance(args, tuple) and args else None
+    number, count = getattr(conn, "id", None), getattr(conn, "request_count", None)
+    prefix = f"retired {conn!r} "
+    if not isinstance(number, int) or not message.startswith(prefix):
+        return message
+    why = message[len(prefix) :]
+    if why.startswith("(") and why.endswith(")"):
+        why = why[1:-1]
+    served = ""
+    if isinstance(count, int):
+        served = f" after {count} request{'' if count == 1 else 's'}"
+    return f"connection {number} retired{served}: {why}"
 
 
 @contextlib.contextmanager
@@ -241,7 +284,13 @@ def _status(response: Response) -> str:
 
 
 def _waterfall(number: int, response: Response, style: _Style) -> list[str]:
-    """One hop's timing: each phase a bar starting where the previous one ended."""
+    """One hop's timing: each phase a bar starting where the previous one ended.
+
+    A phase that could not happen (DNS, connect and TLS on a reused connection, TLS over
+    plain http) shows ``-`` rather than a measured 0.0. Time inside the exchange that falls in
+    no phase (framing the request, setting up the socket) is shown on the total's line, so
+    that the rows add up.
+    """
     t = response.timings
     how = style("reused", "32") if response.reused else style("new", "33")
     status = style.status(response.status_code, _status(response))
@@ -253,15 +302,24 @@ def _waterfall(number: int, response: Response, style: _Style) -> list[str]:
         ("dns", t.dns), ("connect", t.connect), ("tls", t.tls),
         ("send", t.send), ("wait", t.wait), ("receive", t.receive),
     ]  # fmt: skip
-    scale = _BAR_WIDTH / max(t.total, sum(seconds for _, seconds in phases), 1e-9)
+    skipped = {"dns", "connect", "tls"} if response.reused else set()
+    if not str(response.url).startswith("https:"):
+        skipped.add("tls")
+    measured = sum(seconds for _, seconds in phases)
+    scale = _BAR_WIDTH / max(t.total, measured, 1e-9)
     start = 0.0
     for name, seconds in phases:
+        if name in skipped and seconds == 0.0:
+            lines.append(f"   {name:<8}{'-':>7}    |")
+            continue
         left, right = round(start * scale), round((start + seconds) * scale)
         note = "  resumed" if name == "tls" and t.tls_resumed else ""
         bar = " " * left + style("#" * (right - left), "36") if right > left else ""
         lines.append(f"   {name:<8}{seconds * 1000:7.1f} ms |{bar}{note}")
         start += seconds
-    lines.append(f"   {'total':<8}{t.total * 1000:7.1f} ms")
+    other = t.total - measured
+    rest = f"  ({other * 1000:.1f} ms in no phase above)" if other >= _OTHER_SHOWN else ""
+    lines.append(f"   {'total':<8}{t.total * 1000:7.1f} ms{rest}")
     return lines
 
 
@@ -283,6 +341,7 @@ def _summary(url: str, runs: Sequence[tuple[float, bool]]) -> str:
 
 
 def _size(count: float) -> str:
+    """A byte count for the progress bar: ``512 B``, ``1.5 MiB``."""
     for unit in ("B", "KiB", "MiB", "GiB"):
         if count < 1024 or unit == "GiB":
             return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
@@ -345,11 +404,13 @@ class _Run:
         self.out: BinaryIO = sys.stdout.buffer
         self.err: TextIO = sys.stderr
         self.style = _Style(self.err)
-        self.sink: BinaryIO | None = None  # the -o file
+        self.sink: BinaryIO | None = None  # the -o file, opened by the first body written
+        self.files = contextlib.ExitStack()
         self.retired = _RetiredLog() if args.verbose else None
         self.number = 0
 
     def all(self) -> int:
+        """Every URL, ``-n`` times each, in order; a summary per URL sent more than once."""
         for url in self.args.urls:
             runs = [self.one(url) for _ in range(self.args.repeat)]
             if len(runs) > 1:
@@ -381,9 +442,9 @@ class _Run:
 
     def write_body(self, response: Response) -> None:
         """Stream the body to the -o file (with a meter on a terminal) or to stdout."""
-        sink = self.sink if self.sink is not None else self.out
+        sink = self.out if self.args.output is None else self.output()
         progress = None
-        if self.sink is not None and self.err.isatty():
+        if sink is not self.out and self.err.isatty():
             progress = _Progress(self.err, _content_length(response))
         last = b""
         try:
@@ -399,32 +460,77 @@ class _Run:
             self.out.write(b"\n")
         self.out.flush()
 
+    def output(self) -> BinaryIO:
+        """The -o file, created (or truncated) only now that there is a body to put in it,
+        so that a failed request (--fail, a refused connection) leaves an existing file be."""
+        if self.sink is None:
+            path = self.args.output
+            try:
+                # Closed by self.files, which the run's ExitStack holds.
+                self.sink = self.files.enter_context(open(path, "wb"))  # noqa: SIM115
+            except OSError as exc:
+                raise _Failure(f"-o: cannot write {path!r}: {exc.strerror or exc}") from None
+        return self.sink
+
     def report(self, response: Response) -> None:
+        """``-v``: the waterfall of every hop of ``response`` (redirects first)."""
+        hops = [*response.history, response]
+        taken = self.retired.take() if self.retired is not None else []
         lines: list[str] = []
-        for hop in [*response.history, response]:
+        for index, hop in enumerate(hops):
             lines += _waterfall(self.number, hop, self.style)
-        self.print(lines)
+            # A redirect's connection retired mid-chain is told under the last hop it served.
+            if any(later.connection_id == hop.connection_id for later in hops[index + 1 :]):
+                continue
+            mine = f"connection {hop.connection_id} retired "
+            lines += [self._retired(m) for m in taken if m.startswith(mine)]
+            taken = [m for m in taken if not m.startswith(mine)]
+        self.print([*lines, *(self._retired(m) for m in taken)])
+
+    def _retired(self, message: str) -> str:
+        return f"   {self.style(message, '35')}"
 
     def print(self, lines: list[str]) -> None:
         """Write ``lines`` and then the retirements logged since the last call to stderr."""
         taken = self.retired.take() if self.retired is not None else []
-        lines = [*lines, *(f"   {self.style(message, '35')}" for message in taken)]
+        lines = [*lines, *(self._retired(message) for message in taken)]
         if lines:
             self.err.write("".join(f"{line}\n" for line in lines))
             self.err.flush()
 
 
 def _error(message: str) -> None:
+    """The one line an error gets on stderr: ``keepalive: error: what went wrong``."""
     style = _Style(sys.stderr)
     text = " ".join(message.split()) or "unknown error"
     sys.stderr.write(f"keepalive: {style('error:', '31')} {text}\n")
     sys.stderr.flush()
 
 
+def _check_writable(path: str) -> None:
+    """Refuse an -o path that could not be written before anything is sent (it is created
+    only when the first body arrives)."""
+    if os.path.isdir(path):
+        raise _Failure(f"-o: {path!r} is a directory")
+    if os.path.exists(path):
+        problem = None if os.access(path, os.W_OK) else "permission denied"
+    else:
+        folder = os.path.dirname(os.path.abspath(path))
+        problem = (
+            "no such directory" if not os.path.isdir(folder)
+            else None if os.access(folder, os.W_OK | os.X_OK)
+            else "permission denied"
+        )  # fmt: skip
+    if problem is not None:
+        raise _Failure(f"-o: cannot write {path!r}: {problem}")
+
+
 def _run(args: argparse.Namespace) -> int:
     """Send every request of the command over one session; raise what went wrong."""
     body, implied = _request_body(args)
     pairs = _parse_headers(args.headers)
+    if args.output is not None:
+        _check_writable(args.output)
     given = {name.lower() for name, _ in pairs}
     headers = {name: value for name, value in implied.items() if name.lower() not in given}
     verify: bool | str = False if args.insecure else (args.cacert or True)
@@ -438,8 +544,7 @@ def _run(args: argparse.Namespace) -> int:
         run = _Run(args, session, body, headers)
         if run.retired is not None:
             stack.enter_context(_listening(run.retired))
-        if args.output is not None:
-            run.sink = stack.enter_context(open(args.output, "wb"))
+        stack.enter_context(run.files)
         try:
             return run.all()
         finally:
@@ -460,6 +565,9 @@ def main(argv: list[str] | None = None) -> int:
     except HTTPStatusError as exc:
         _error(str(exc))
         return EXIT_HTTP
+    except _Failure as exc:
+        _error(str(exc))
+        return EXIT_ERROR
     except KeepaliveError as exc:  # before OSError: keepalive.TimeoutError is one too
         _error(f"{exc} ({type(exc).__name__})")
         return EXIT_ERROR

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+import pty
 import random
 import re
+import select
 import socket
 import subprocess
 import sys
 import time
 import tracemalloc
 from collections.abc import Iterator
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
@@ -138,6 +142,11 @@ def test_verbose_shows_the_waterfall_and_reuse(
     assert connection(second) == connection(third) == (number, "reused")
     for phase in ("dns", "connect", "tls", "send", "wait", "receive", "total"):
         assert f"\n   {phase} " in second
+    # What did not happen says so: no TLS over http, no DNS/connect/TLS on a reused connection.
+    assert re.search(r"\n   tls +- +\|\n", first)
+    assert re.search(r"\n   connect +\d+\.\d ms \|", first)
+    for phase in ("dns", "connect", "tls"):
+        assert re.search(rf"\n   {phase} +- +\|\n", second), second
     assert "|#" in first  # the bars are drawn
     assert "\x1b[" not in err  # not a terminal: no colour
     summary = [line for line in err.splitlines() if line.startswith("summary")]
@@ -166,9 +175,12 @@ def test_verbose_tells_why_a_connection_was_retired(
     first, second = blocks(err)
     (one, how_one), (two, how_two) = connection(first), connection(second)
     assert (how_one, how_two) == ("new", "new") and one != two
-    retired = [line for line in first.splitlines() if "retired" in line]
-    assert len(retired) == 1
-    assert f"#{one} " in retired[0] and "close" in retired[0].lower()
+    for block, number in ((first, one), (second, two)):
+        retired = [line for line in block.splitlines() if " retired " in line]
+        assert len(retired) == 1, block
+        # The reason is the pool's own words (they name the close the server asked for).
+        assert re.fullmatch(rf"   connection {number} retired after 1 request: .*close.*",
+                            retired[0]), retired[0]  # fmt: skip
     assert app_server.connections == 2
 
 
@@ -402,3 +414,156 @@ def test_process_help_documents_exit_codes() -> None:
     done = run_process("--help")
     assert done.returncode == 0
     assert "--fail" in done.stdout and "22" in done.stdout and "NO_COLOR" in done.stdout
+
+
+def test_unwritable_output_is_one_line_and_nothing_is_sent(
+    server: TestServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    target = tmp_path / "no-such-dir" / "out.bin"
+    code, out, err = run(capsys, "-o", str(target), server.url + "/")
+    assert (code, out) == (1, "")
+    assert err == f"keepalive: error: -o: cannot write {str(target)!r}: no such directory\n"
+    assert server.requests == []
+
+
+def test_process_body_from_standard_input(server: TestServer) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "keepalive", "--data-binary", "@-", server.url + "/in"],
+        cwd=ROOT, input=b"from\nstdin\x00", capture_output=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert server.requests[-1].body == b"from\nstdin\x00"
+    assert done.stdout.startswith(b"HTTP/1.1 200 OK\nPOST /in conn=1")
+
+
+def test_process_plain_when_piped(server: TestServer, tmp_path: Path) -> None:
+    """Off a terminal: no colour codes and no progress bar, even with -v and -o."""
+    done = run_process("-v", "-o", str(tmp_path / "f"), server.url + "/x")
+    assert done.returncode == 0, done.stderr
+    assert "\x1b[" not in done.stderr and "\r" not in done.stderr
+    assert done.stderr.startswith(f"#1 GET {server.url}/x -> 200 OK  connection ")
+
+
+def test_process_colour_and_progress_on_a_real_terminal(
+    make_server: MakeServer, tmp_path: Path
+) -> None:
+    """Standard error on a pseudo-terminal: the status is coloured and -o draws a meter."""
+    server = make_server(lambda request, side: Reply(200, [], b"p" * MIB))
+    leader, follower = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "keepalive", "-v", "-o", str(tmp_path / "f"), server.url],
+            cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=follower,
+        )  # fmt: skip
+        os.close(follower)
+        follower = -1
+        shown = b""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # read until the child closes the terminal
+            ready, _, _ = select.select([leader], [], [], 1.0)
+            if not ready:
+                continue
+            try:
+                piece = os.read(leader, 65536)
+            except OSError:  # EIO: the child closed its end
+                break
+            if not piece:
+                break
+            shown += piece
+        assert process.wait(timeout=60) == 0, shown
+        assert process.stdout is not None
+        assert process.stdout.read() == b"HTTP/1.1 200 OK\n"
+        process.stdout.close()
+    finally:
+        os.close(leader)
+        if follower >= 0:
+            os.close(follower)
+    text = shown.decode()
+    assert "\x1b[32m200 OK\x1b[0m" in text
+    assert "100%" in text and "1.0 MiB / 1.0 MiB" in text
+    assert (tmp_path / "f").read_bytes() == b"p" * MIB
+
+
+def test_console_script_is_installed() -> None:
+    """pyproject's ``keepalive`` script points at main, and the installed one runs."""
+    scripts = [e for e in entry_points(group="console_scripts") if e.name == "keepalive"]
+    assert [e.value for e in scripts] == ["keepalive.cli:main"]
+    assert scripts[0].load() is main
+    script = Path(sys.executable).parent / "keepalive"
+    assert script.exists(), f"no {script}: install the project (pip install -e .)"
+    done = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (0, f"keepalive {keepalive.__version__}\n")
+
+
+def _shape(line: str) -> str:
+    """A -v line with what varies between runs (numbers, URLs, bars) blotted out."""
+    line = re.sub(r"\x1b\[\d+m", "", line)
+    line = re.sub(r"  \([\d.]+ ms in no phase above\)$|  resumed$", "", line)  # timing-dependent
+    line = re.sub(r"https?://\S+", "URL", line)
+    line = re.sub(r"\|[ #]*$", "|", line)  # a short phase may round to no bar at all
+    line = re.sub(r"\d+(\.\d+)?", "N", line)
+    return re.sub(r" +", " ", line).rstrip()
+
+
+def test_the_guide_shows_what_the_command_prints(
+    make_server: MakeServer, ca_path: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """docs/guide/cli.md's sample -v output has the lines a real run prints, line for line."""
+    guide = (ROOT / "docs" / "guide" / "cli.md").read_text(encoding="utf-8")
+    samples = re.findall(r"```text\n(#1 .*?)```", guide, re.S)
+    assert len(samples) == 2 and "  resumed\n" in samples[1]
+    server = make_server(tls=True)
+    shown = []
+    for extra in ([], ["-H", "Connection: close"]):
+        code, _, err = run(capsys, "-v", "-n", str(3 - len(extra) // 2), *extra,
+                           "--cacert", ca_path, server.url + "/get")  # fmt: skip
+        assert code == 0, err
+        shown.append([_shape(line) for line in err.splitlines()])
+    for sample, real in zip(samples, shown, strict=True):
+        assert [_shape(line) for line in sample.splitlines()] == real
+
+
+def test_output_file_is_left_alone_when_nothing_arrives(
+    app_server: TestServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """-o creates (or truncates) its file only for a body: a --fail response or a refused
+    connection leaves an earlier download as it was."""
+    target = tmp_path / "page.html"
+    target.write_bytes(b"yesterday's copy")
+    code, _, err = run(capsys, "--fail", "-o", str(target), app_server.url + "/missing")
+    assert code == 22 and "404" in err
+    code, _, err = run(capsys, "-o", str(target), f"http://127.0.0.1:{refused_port()}/")
+    assert code == 1 and "ConnectError" in err
+    assert target.read_bytes() == b"yesterday's copy"
+    code, out, _ = run(capsys, "-o", str(target), app_server.url + "/today")
+    assert (code, out) == (0, "HTTP/1.1 200 OK\n")
+    assert target.read_bytes() == b"GET /today"
+
+
+def test_output_to_a_directory_is_refused_before_sending(
+    server: TestServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, _, err = run(capsys, "-o", str(tmp_path), server.url + "/")
+    assert code == 1
+    assert err == f"keepalive: error: -o: {str(tmp_path)!r} is a directory\n"
+    assert server.requests == []
+
+
+def test_redirect_hop_tells_its_own_retirement(
+    make_server: MakeServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With -L, a connection closed after a redirect is told under that hop, not the last."""
+
+    def app(request: ReceivedRequest, side: ServerSide) -> Reply:
+        if request.target == "/old":
+            return Reply(301, [("Location", "/new")], b"", close=True)
+        return Reply(200, [], b"here")
+
+    server = make_server(app)
+    code, _, err = run(capsys, "-v", "-L", server.url + "/old")
+    assert code == 0
+    hop, final = blocks(err)
+    (first, _), (second, _) = connection(hop), connection(final)
+    assert first != second
+    assert re.search(rf"\n   connection {first} retired after 1 request: .*close", hop), hop
+    assert f"connection {first} retired" not in final

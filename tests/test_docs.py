@@ -16,11 +16,16 @@ and the tests need no network. The rules for writers (CONTRIBUTING.md repeats th
   ``...`` standing for anything: each line a print on that line writes must match.
 * In ````` ```sh ````` blocks, lines that run the ``keepalive`` command run (as
   ``python -m keepalive``) and must exit 0, or the status a trailing ``# exit N`` names.
-  Other shell lines (``make``, ``pip``) are not run.
+  Every other shell line must match one of ``SHELL_RULES``, which says how it is checked
+  and, when it is not run as written (``make test`` would run the suite inside the suite),
+  why not. A shell line no rule covers fails the test.
+* ````` ```text ````` blocks are output or diagrams, not code: nothing runs them. The
+  command line's sample waterfall (docs/guide/cli.md) is compared with real output in
+  tests/test_cli.py.
 
 Besides running the examples: every relative link in README.md, CONTRIBUTING.md,
 CHANGELOG.md and docs/ leads to a file (and heading) that exists, docs/index.md links every
-page, each guide page has an example that runs, and every public name has a docstring.
+page, and each guide page has an example that runs (docstrings: tests/test_public_api_docs.py).
 """
 
 from __future__ import annotations
@@ -29,11 +34,11 @@ import ast
 import asyncio
 import builtins
 import gc
+import importlib.metadata
 import inspect
 import io
 import logging
 import os
-import pydoc
 import re
 import shlex
 import subprocess
@@ -51,8 +56,6 @@ import thirdparty
 import trustme
 from proxy_servers import HTTPSProxy, Socks5Server
 from testserver import open_fds
-
-import keepalive
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -383,6 +386,157 @@ def test_examples_run(path: Path, doc_env: DocServers) -> None:
     assert leaked <= 0, f"{page_id(path)} left {leaked} sockets or files open: close them"
 
 
+# -- the other shell lines -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShellRule:
+    """How one kind of shell line in the docs is checked, and why it is not simply run."""
+
+    pattern: str  # a regular expression the command (comment and leading VAR=x removed) matches
+    check: str  # one of the checks of test_shell_lines_are_checked
+    why: str
+
+
+SHELL_RULES = [
+    ShellRule(r"(python -m )?keepalive\b.*", "keepalive",
+              "runs as written against the local stand-ins, in test_examples_run"),
+    ShellRule(r"make (test|lint|bench|interop)\b.*", "make",
+              "not run: each target runs a whole tier (minutes), the benchmark, or installs "
+              "system servers as root; `make -n` proves the target and its variables are "
+              "right, and every option in BENCH_ARGS must be one benchmarks/__main__.py knows"),
+    ShellRule(r"pip install \S+", "pip",
+              "not run: it would reinstall keepalive into the environment under test; the "
+              "extras it names must exist in pyproject.toml"),
+    ShellRule(r"\.ci/run", "executable",
+              "not run: it is lint, test and interop in one; the script must exist and be "
+              "executable"),
+    ShellRule(r"\.venv/bin/python tests/unasync\.py --check", "run",
+              "runs as written (a second at most): the generated modules are current"),
+    ShellRule(r"\.venv/bin/python tests/unasync\.py", "executable-python",
+              "not run: it rewrites keepalive/{connection,pool,session}.py, which a test must "
+              "not do; the --check line beside it runs"),
+    ShellRule(r"\.venv/bin/python -m pytest (\S+) -q", "pytest",
+              "not run: that is a tier of the suite (minutes) inside the suite; the path must "
+              "exist and collect"),
+    ShellRule(r"\.venv/bin/python -m interop\.probe_servers.*", "help",
+              "not run as written: the probe takes minutes and needs nginx and Apache; run "
+              "with --help, which proves the invocation (PYTHONPATH, module path) works"),
+]
+SHELL_TIMEOUT = 120.0  # seconds for one checked shell line
+_ENV_PREFIX = re.compile(r"^([A-Z_][A-Z0-9_]*)=(\S+) +")
+
+
+@dataclass(frozen=True)
+class ShellLine:
+    where: str
+    command: str  # without the comment and any leading VAR=value
+    env: dict[str, str]
+
+    @property
+    def words(self) -> list[str]:
+        return shlex.split(self.command)
+
+
+def shell_lines() -> list[ShellLine]:
+    found = []
+    for blocks in ALL_BLOCKS.values():
+        for block in blocks:
+            if block.language not in SHELL_LANGUAGES:
+                continue
+            for offset, text in enumerate(block.code.splitlines()):
+                words = shlex.split(text.strip().removeprefix("$ "), comments=True)
+                if not words:
+                    continue
+                command, env = shlex.join(words), {}
+                while match := _ENV_PREFIX.match(command):
+                    env[match.group(1)] = match.group(2)
+                    command = command[match.end() :]
+                where = f"{page_id(block.path)}:{block.line + offset}"
+                found.append(ShellLine(where, command, env))
+    return found
+
+
+SHELL_LINES = shell_lines()
+
+
+def _rule(line: ShellLine) -> ShellRule:
+    rules = [rule for rule in SHELL_RULES if re.fullmatch(rule.pattern, line.command)]
+    assert rules, (
+        f"{line.where}: `{line.command}` is a shell line no rule in SHELL_RULES covers; "
+        "add one that says how the test checks it (or why it cannot)"
+    )
+    return rules[0]
+
+
+def _run_line(line: ShellLine, words: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run from the repository root, with this interpreter for ``.venv/bin/python``."""
+    words = [sys.executable if w == ".venv/bin/python" else w for w in words]
+    return subprocess.run(
+        words, cwd=ROOT, env={**os.environ, **line.env}, stdin=subprocess.DEVNULL,
+        capture_output=True, text=True, timeout=SHELL_TIMEOUT,
+    )  # fmt: skip
+
+
+def _profiles() -> set[str]:
+    text = (ROOT / "tests" / "property" / "conftest.py").read_text(encoding="utf-8")
+    return set(re.findall(r"register_profile\(\s*[\"'](\w+)[\"']", text))
+
+
+@pytest.mark.parametrize("line", SHELL_LINES, ids=lambda line: line.where)
+def test_shell_lines_are_checked(line: ShellLine) -> None:
+    """Every shell line of the docs works as written, or is checked as far as a test can."""
+    rule = _rule(line)
+    words = line.words
+    if "HYPOTHESIS_PROFILE" in line.env:
+        assert line.env["HYPOTHESIS_PROFILE"] in _profiles(), (
+            f"{line.where}: no hypothesis profile {line.env['HYPOTHESIS_PROFILE']!r}"
+        )
+    if rule.check == "keepalive":
+        path = ROOT / line.where.rpartition(":")[0]
+        assert path in RUNNABLE_PAGES  # test_examples_run runs it
+    elif rule.check == "make":
+        done = _run_line(line, ["make", "-n", *words[1:]])
+        assert done.returncode == 0, f"{line.where}: `make -n` failed:\n{done.stderr}"
+        bench_args = " ".join(w.partition("=")[2] for w in words if w.startswith("BENCH_ARGS="))
+        source = (ROOT / "benchmarks" / "__main__.py").read_text(encoding="utf-8")
+        unknown = [w for w in shlex.split(bench_args) if w.startswith("--")
+                   and f'"{w}"' not in source]  # fmt: skip
+        assert not unknown, f"{line.where}: the benchmark has no option {unknown}"
+    elif rule.check == "pip":
+        extras = re.search(r"\[([\w,]+)\]", words[-1])
+        known = set(importlib.metadata.metadata("keepalive").get_all("Provides-Extra") or [])
+        wanted = set(extras.group(1).split(",")) if extras else set()
+        assert wanted <= known, f"{line.where}: no extra {sorted(wanted - known)}"
+        assert words[-1].startswith("."), f"{line.where}: install from the checkout"
+    elif rule.check in ("executable", "executable-python"):
+        target = ROOT / (words[1] if rule.check == "executable-python" else words[0])
+        assert target.is_file(), f"{line.where}: no {target}"
+        if rule.check == "executable":
+            assert os.access(target, os.X_OK), f"{line.where}: {target} is not executable"
+    elif rule.check == "pytest":
+        done = _run_line(line, [*words, "--collect-only"])
+        assert done.returncode == 0, f"{line.where}: does not collect:\n{done.stdout[-2000:]}"
+    elif rule.check == "run":
+        done = _run_line(line, words)
+        assert done.returncode == 0, f"{line.where}: exited {done.returncode}\n{done.stderr}"
+    elif rule.check == "help":
+        done = _run_line(line, [*words, "--help"])
+        assert done.returncode == 0 and "usage:" in done.stdout, (
+            f"{line.where}: `{line.command} --help` failed:\n{done.stderr[-2000:]}"
+        )
+    else:
+        raise AssertionError(f"SHELL_RULES names an unknown check {rule.check!r}")
+
+
+def test_shell_rules_are_used() -> None:
+    """A rule no line matches any more is stale: drop it."""
+    used = {_rule(line).pattern for line in SHELL_LINES}
+    assert used == {rule.pattern for rule in SHELL_RULES}, (
+        f"unused rules: {sorted({r.pattern for r in SHELL_RULES} - used)}"
+    )
+
+
 # -- the blocks are marked -------------------------------------------------------------------------
 
 # Python that uses keepalive, in a block that does not say it is Python.
@@ -473,29 +627,3 @@ def test_index_links_every_page() -> None:
     linked = {(DOCS / m.group(1)).resolve() for m in re.finditer(r"\]\(([^)#\s]+\.md)", index)}
     missing = [page_id(p) for p in DOCS.rglob("*.md") if p.name != "index.md" and p not in linked]
     assert not missing, f"docs/index.md does not link: {missing}"
-
-
-# -- docstrings ------------------------------------------------------------------------------------
-
-
-def test_public_names_have_docstrings() -> None:
-    """Every public class and function says what it is for (``help()`` is documentation)."""
-    bare = [
-        name
-        for name in keepalive.__all__
-        if (inspect.isclass(obj := getattr(keepalive, name)) or inspect.isfunction(obj))
-        and len((obj.__doc__ or "").strip()) < 20
-    ]
-    assert not bare, f"public names without a docstring: {bare}"
-
-
-@pytest.mark.parametrize("owner", [keepalive, keepalive.Session, keepalive.AsyncSession],
-                         ids=["keepalive", "Session", "AsyncSession"])  # fmt: skip
-@pytest.mark.parametrize("verb", ["get", "head", "options", "delete", "post", "put", "patch"])
-def test_help_lists_the_keywords(owner: Any, verb: str) -> None:
-    """``help(keepalive.get)`` and ``help(Session.get)`` show every keyword of ``request``."""
-    shown = pydoc.render_doc(getattr(owner, verb), renderer=pydoc.plaintext)  # type: ignore[attr-defined]
-    parameters = inspect.signature(owner.request).parameters
-    keywords = [name for name in parameters if name not in ("self", "method")]
-    missing = [name for name in keywords if f"{name}:" not in shown and f"{name}=" not in shown]
-    assert not missing, f"help({owner.__name__}.{verb}) does not show {missing}"
