@@ -142,6 +142,17 @@ class ClientProtocol:
         the head, body and end of message are all in those bytes; otherwise the driver sends
         the body with ``frame``/``end_body`` (``body_pending`` tells which).
         """
+        data = body.data
+        if body.stream is None and not data:
+            # Without a body the framed head depends on the method, the Host and the
+            # caller's fields alone: a session repeating its request shape finds the
+            # h11-validated head ready (see _SHAPES), without the scan below.
+            try:
+                shape: Any = _SHAPES.get((method, self.host_header, *pairs))
+            except TypeError:  # a field given as a list: unhashable, take the long way
+                shape = None
+            if shape is not None:
+                return self._send_head(method, target, shape, pairs, body, False)
         has_host = has_length = has_chunked = expect = False
         declared: Any = None
         try:
@@ -159,9 +170,11 @@ class ClientProtocol:
         except (TypeError, ValueError, AttributeError):
             _check_parts(method, target, pairs)  # raises, naming the bad part
             raise
+        key = None
+        if body.stream is None and not data and len(_SHAPES) < _SHAPES_MAX:
+            key = (method, self.host_header, *pairs)  # before Host and length are added
         if not has_host:
             pairs.insert(0, ("Host", self.host_header))
-        data = body.data
         if body.stream is None:
             if has_length:
                 if not isinstance(declared, str | bytes):
@@ -182,14 +195,34 @@ class ClientProtocol:
                 if size is not None
                 else ("Transfer-Encoding", "chunked")
             )
-        event = self._request_event(method, target, pairs)
+        headers, cacheable = self._headers_for(method, target, pairs)
+        if key is not None and cacheable:
+            _SHAPES[key] = headers
+        return self._send_head(method, target, headers, pairs, body, expect)
+
+    def _send_head(
+        self,
+        method: str | bytes,
+        target: str | bytes,
+        headers: _H11Headers,
+        pairs: list[Any],
+        body: RequestBody,
+        expect: bool,
+    ) -> bytes:
         h = self._h11
         try:
+            event = h11.Request(method=method, target=target, headers=headers)
             head = h.send(event)
         except h11.LocalProtocolError as exc:
             raise LocalProtocolError(f"illegal request for {self.where}: {exc}") from exc
+        except (TypeError, ValueError, UnicodeError):
+            _check_parts(method, target, pairs)
+            raise LocalProtocolError(
+                "illegal request: the method and target must be ASCII"
+            ) from None
         assert head is not None
         self.method = event.method
+        data = body.data
         self.expect_continue = expect and (body.stream is not None or bool(data))
         if body.stream is None and not self.expect_continue and len(data) <= SMALL_BODY:
             # RFC 9112 section 9.3 allows it and Nagle would otherwise hold a second
@@ -199,11 +232,12 @@ class ClientProtocol:
             return head + self.end_body()
         return head
 
-    def _request_event(
+    def _headers_for(
         self, method: str | bytes, target: str | bytes, pairs: list[Any]
-    ) -> h11.Request:
+    ) -> tuple[_H11Headers, bool]:
+        """The fields as h11's validated ``Headers``; True when the set may be cached."""
         try:
-            return h11.Request(method=method, target=target, headers=_validated(pairs))
+            return _validated(pairs)
         except h11.LocalProtocolError as exc:
             raise LocalProtocolError(f"illegal request for {self.where}: {exc}") from exc
         except UnicodeError:
@@ -214,7 +248,7 @@ class ClientProtocol:
         # h11 takes str as ASCII; header values may carry ISO-8859-1 (RFC 9110 section 5.5).
         try:
             latin = [(n, v.encode("latin-1") if isinstance(v, str) else v) for n, v in pairs]
-            return h11.Request(method=method, target=target, headers=latin)
+            return _h11_validate(latin), False
         except (UnicodeError, h11.LocalProtocolError) as exc:
             raise LocalProtocolError(
                 "illegal request: method, target and header names must be ASCII, header "
@@ -480,8 +514,16 @@ _UNCACHED = frozenset(
 _FRAMING = (b"content-length", b"transfer-encoding")
 
 
-def _validated(pairs: list[Any]) -> _H11Headers:
-    """``pairs`` as h11's validated ``Headers``, each field checked by h11 once per process.
+# Whole request heads without a body, validated: by (method, Host, *fields as given) before
+# Host and Content-Length were added, the h11 ``Headers`` that went out. Only sets whose every
+# field may be cached (no credentials, no cookies) are kept; bounded like _FIELDS.
+_SHAPES: dict[tuple[Any, ...], _H11Headers] = {}
+_SHAPES_MAX = 256
+
+
+def _validated(pairs: list[Any]) -> tuple[_H11Headers, bool]:
+    """``pairs`` as h11's validated ``Headers``, each field checked by h11 once per process,
+    and whether every field was one that may be cached.
 
     Rules across fields (one Content-Length, one Transfer-Encoding) need the whole set: a
     request with more than one framing field is validated by h11 as a whole.
@@ -489,19 +531,19 @@ def _validated(pairs: list[Any]) -> _H11Headers:
     items = []
     framing = 0
     fields = _FIELDS
+    cacheable = True
     for pair in pairs:
         item = fields.get(pair) if type(pair) is tuple else None
         if item is None:
             item = _h11_validate([pair])._full_items[0]
-            if (
-                type(pair) is tuple
-                and len(fields) < _FIELDS_MAX
-                and pair[0].lower() not in _UNCACHED
-            ):
-                fields[pair] = item
+            if type(pair) is tuple and pair[0].lower() not in _UNCACHED:
+                if len(fields) < _FIELDS_MAX:
+                    fields[pair] = item
+            else:
+                cacheable = False
         if item[1] in _FRAMING:
             framing += 1
         items.append(item)
     if framing > 1:
-        return _h11_validate(pairs)
-    return _H11Headers(items)
+        return _h11_validate(pairs), False
+    return _H11Headers(items), cacheable

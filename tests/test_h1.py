@@ -1240,3 +1240,73 @@ def test_connect_refused_by_the_proxy_has_a_readable_body() -> None:
     head = final_head(p, feed)
     assert head.status_code == 407
     assert read_body(p, feed) == b"nope"
+
+
+# -- the cache of request shapes (_h1._SHAPES) ------------------------------------------------
+
+
+def _frame(p: ClientProtocol, method: str | bytes, pairs: list[Any], body: Any = None) -> bytes:
+    data = p.start_request(method, "/x", list(pairs), make_body(body))
+    p.receive_data(OK)
+    while p.next_head() is NEED_DATA:
+        pass
+    while p.next_body() is not END:
+        pass
+    p.start_next_cycle()
+    return data
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", b"DELETE", "PUT", "OPTIONS"])
+def test_a_repeated_request_shape_frames_the_same_bytes(method: str | bytes) -> None:
+    """The second framing of a shape comes from the cache: it must be byte for byte what
+    the first was, for methods with and without an implied Content-Length: 0."""
+    from keepalive import _h1
+
+    pairs = [("User-Agent", "t/1"), ("Accept", "*/*"), ("X-Shape", f"{method!r}")]
+    p = proto()
+    first = _frame(p, method, pairs)
+    assert (method, HOST, *pairs) in _h1._SHAPES
+    assert _frame(p, method, pairs) == first
+    assert _frame(proto(), method, pairs) == first  # another connection, same host
+    head = first.split(b"\r\n\r\n")[0].lower()
+    assert (b"content-length: 0" in head) == (method in ("POST", "PUT"))
+    assert head.count(b"host: ") == 1
+
+
+def test_a_cached_shape_is_per_host_method_and_fields() -> None:
+    pairs = [("X-Per", "host")]
+    a = _frame(ClientProtocol("a.test"), "GET", pairs)
+    b = _frame(ClientProtocol("b.test"), "GET", pairs)
+    assert b"Host: a.test\r\n" in a and b"Host: b.test\r\n" in b
+    post = _frame(ClientProtocol("a.test"), "POST", pairs)
+    assert b"Content-Length: 0" in post and b"Content-Length" not in a
+    own_host = _frame(ClientProtocol("a.test"), "GET", [*pairs, ("Host", "c.test")])
+    assert b"Host: c.test\r\n" in own_host and b"a.test" not in own_host
+    with_body = _frame(ClientProtocol("a.test"), "GET", pairs, b"abc")
+    assert b"Content-Length: 3\r\n" in with_body and with_body.endswith(b"abc")
+
+
+@pytest.mark.parametrize("secret", ["Authorization", "proxy-authorization", "Cookie"])
+def test_credentials_never_enter_the_shape_cache(secret: str) -> None:
+    from keepalive import _h1
+
+    pairs = [("X-Secret-Test", secret), (secret, "Basic c2VjcmV0")]
+    p = proto()
+    _frame(p, "GET", pairs)
+    _frame(p, "GET", pairs)
+    cached = [key for key in _h1._SHAPES if any(isinstance(f, tuple) and f in pairs for f in key)]
+    assert cached == []
+    assert all(key[0].lower() != secret.lower() for key in _h1._FIELDS)
+
+
+def test_a_bad_field_is_refused_every_time_not_cached() -> None:
+    pairs = [("X-Bad", "a\r\nInjected: 1")]
+    for _ in range(2):
+        with pytest.raises(keepalive.LocalProtocolError):
+            proto().start_request("GET", "/", list(pairs), make_body(None))
+    with pytest.raises(keepalive.InvalidArgumentType, match="value 5"):
+        proto().start_request("GET", "/", [("X-Int", 5)], make_body(None))
+    p = proto()
+    with pytest.raises(keepalive.LocalProtocolError, match="0 bytes"):
+        p.start_request("GET", "/", [("Content-Length", "5")], make_body(None))
+    assert p.is_clean
