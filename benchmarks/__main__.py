@@ -9,6 +9,7 @@
     python -m benchmarks --scenarios async-reused,async-concurrency
     python -m benchmarks --publish        # also write docs/performance.md and the README summary
     python -m benchmarks --profile keepalive.Session:reused   # cProfile (+ pyinstrument)
+    python -m benchmarks --breakdown      # bytecodes per request: h11 vs keepalive, by module
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="keepalive benchmark: new vs reused connection latency beside the clients "
                     "users would pick, against a local server.")
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--quick", action="store_true", help="a short run (about 20 s)")
+    mode.add_argument("--quick", action="store_true", help="a short run (about 40 s)")
     mode.add_argument("--full", action="store_true", help="everything, more rounds")
     parser.add_argument("--server", choices=["embedded", "nginx"], default="embedded",
                         help="the embedded asyncio server (default) or nginx, if installed")
@@ -59,6 +60,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="also write docs/performance.md (every table and plot), the short "
                              "summary in README.md and benchmarks/img/*.png from this run")
     parser.add_argument("--list", action="store_true", help="list clients and exit")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="count the bytecodes a reused GET runs in h11, in each keepalive "
+                             "module and elsewhere (h11 loop, HTTPConnection, pool, Session) "
+                             "instead of benchmarking: where the time goes, repeatably")
     parser.add_argument("--profile", metavar="CLIENT:SCENARIO",
                         help="profile one client in one scenario with cProfile (and "
                              "pyinstrument when installed) instead of benchmarking; scenarios: "
@@ -114,6 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.list:
         list_clients()
+        return 0
+    if args.breakdown:
+        from .breakdown import run
+
+        print(run())
         return 0
     if args.profile:
         from .profiling import profile

@@ -85,6 +85,15 @@ This page is written by `make bench BENCH_ARGS=--publish`; the README has a shor
 * The machine these figures come from is shared and noisy (long tails in p99, absolute figures
   that move from run to run); compare ratios within one run rather than figures across runs.
 
+## Where the time goes
+
+`make bench BENCH_ARGS=--breakdown` counts the Python bytecodes one reused GET runs, split into
+h11, each keepalive module, and the rest, for the minimal h11 loop, `HTTPConnection`,
+`ConnectionPool` and `Session`. Unlike CPU time, the count is the same on every run, so it shows
+what a change saved and which layer a missed CPU target is spent in: the h11 column is work
+every h11-based client does (a `Session` sends four more header fields than the loop, which
+h11 frames and scans), the keepalive columns are what this library adds on top.
+
 ## Reproduce
 
 ```sh
@@ -96,6 +105,7 @@ make bench BENCH_ARGS="--rtt 20"            # add the delay-proxy scenario
 make bench BENCH_ARGS="--clients keepalive,httpx --scenarios reused,new"
 make bench BENCH_ARGS="--scenarios async-reused,async-concurrency"
 make bench BENCH_ARGS="--profile keepalive.Session:reused"   # cProfile + pyinstrument
+make bench BENCH_ARGS=--breakdown           # bytecodes per request, h11 vs keepalive by module
 make bench BENCH_ARGS=--publish             # also rewrite this page, the README summary, plots
 ```
 

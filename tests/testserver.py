@@ -525,6 +525,9 @@ class TestServer(LoopbackServer):
         self, sock: socket.socket, address: tuple[object, ...]
     ) -> Callable[[], None]:
         self.connections += 1
+        # As a real server does: a small reply must not wait for the client's ACK (Nagle),
+        # or the client's timings would show the server's delay as its own.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return functools.partial(self._serve, sock, self.connections)
 
     def _serve(self, sock: socket.socket, index: int) -> None:
