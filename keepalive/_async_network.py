@@ -43,11 +43,6 @@ class _Timeout(builtins.TimeoutError):
     """Set on a waiter whose time ran out (distinct from a task's cancellation)."""
 
 
-def _expire(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_exception(_Timeout())
-
-
 class _StreamProtocol(asyncio.Protocol):
     """Collects what the transport delivers; wakes the one reader waiting for it."""
 
@@ -95,20 +90,6 @@ class _StreamProtocol(asyncio.Protocol):
         drained = self.drained
         if drained is not None and not drained.done():
             drained.set_result(None)
-
-
-async def _wait(future: asyncio.Future[None], timeout: float | None) -> None:
-    """Await ``future``; ``socket.timeout`` when ``timeout`` passes first."""
-    handle = None
-    if timeout is not None:
-        handle = asyncio.get_running_loop().call_later(max(0.0, timeout), _expire, future)
-    try:
-        await future
-    except _Timeout:
-        raise builtins.TimeoutError("timed out") from None
-    finally:
-        if handle is not None:
-            handle.cancel()
 
 
 async def open_tcp(
@@ -172,7 +153,17 @@ async def _within(awaitable: Any, deadline: float | None, where: str) -> Any:
 class SocketStream:
     """One connected socket (TCP, or TLS over memory BIOs) driven by the event loop."""
 
-    __slots__ = ("_incoming", "_outgoing", "_protocol", "_tls", "_transport", "where")
+    __slots__ = (
+        "_deadline",
+        "_incoming",
+        "_outgoing",
+        "_protocol",
+        "_timed",
+        "_timer",
+        "_tls",
+        "_transport",
+        "where",
+    )
 
     def __init__(
         self, transport: asyncio.Transport | None, protocol: _StreamProtocol, where: str
@@ -183,6 +174,49 @@ class SocketStream:
         self._incoming: ssl.MemoryBIO | None = None
         self._outgoing: ssl.MemoryBIO | None = None
         self.where = where
+        # One timer per stream, not one per wait: a wait whose deadline is no earlier than
+        # the timer's keeps it (when it fires early it is moved to the live deadline), so a
+        # run of reads under the same timeout schedules one timer, not one per read.
+        self._timer: asyncio.TimerHandle | None = None
+        self._deadline = 0.0  # loop time at which the current timed wait fails
+        self._timed: asyncio.Future[None] | None = None  # the future that wait is on
+
+    async def _wait(self, future: asyncio.Future[None], timeout: float | None) -> None:
+        """Await ``future``; ``TimeoutError`` when ``timeout`` passes first."""
+        if timeout is None:
+            await future
+            return
+        loop = asyncio.get_running_loop()
+        deadline = self._deadline = loop.time() + max(0.0, timeout)
+        timer = self._timer
+        if timer is None or timer.when() > deadline:
+            if timer is not None:
+                timer.cancel()
+            self._timer = loop.call_at(deadline, self._on_timer)
+        self._timed = future
+        try:
+            await future
+        except _Timeout:
+            raise builtins.TimeoutError("timed out") from None
+        finally:
+            self._timed = None
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        future = self._timed
+        if future is None or future.done():
+            return  # nothing waits: the next timed wait schedules a new timer
+        loop = future.get_loop()
+        # The loop runs a timer up to its clock resolution early.
+        if loop.time() + 0.001 >= self._deadline:
+            future.set_exception(_Timeout())
+        else:
+            self._timer = loop.call_at(self._deadline, self._on_timer)
+
+    def _cancel_timer(self) -> None:
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
 
     # -- raw bytes ----------------------------------------------------------------------------
 
@@ -199,7 +233,7 @@ class SocketStream:
                 raise TransportError(f"the connection to {self.where} is closed")
             waiter = protocol.waiter = asyncio.get_running_loop().create_future()
             try:
-                await _wait(waiter, timeout)
+                await self._wait(waiter, timeout)
             except builtins.TimeoutError as exc:
                 raise translate(exc, phase, self.where) from exc
             finally:
@@ -216,7 +250,7 @@ class SocketStream:
         if protocol.paused:
             drained = protocol.drained = asyncio.get_running_loop().create_future()
             try:
-                await _wait(drained, timeout)
+                await self._wait(drained, timeout)
             except builtins.TimeoutError as exc:
                 raise translate(exc, WRITE, self.where) from exc
             finally:
@@ -298,7 +332,7 @@ class SocketStream:
             return True
         waiter = protocol.waiter = asyncio.get_running_loop().create_future()
         try:
-            await _wait(waiter, timeout)
+            await self._wait(waiter, timeout)
         except builtins.TimeoutError:
             return False
         finally:
@@ -436,6 +470,7 @@ class SocketStream:
     def close(self) -> None:
         """Close the transport at once (no TLS close_notify): safe from a finaliser."""
         transport, self._transport = self._transport, None
+        self._cancel_timer()
         if transport is not None:
             try:
                 transport.abort()
@@ -564,6 +599,7 @@ class NestedTLSStream(SocketStream):
         return True  # application data between cycles, or close_notify: unusable either way
 
     def close(self) -> None:
+        self._cancel_timer()
         self._outer.close()
         protocol = self._protocol
         protocol.eof = True

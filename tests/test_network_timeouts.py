@@ -139,3 +139,49 @@ def test_reads_block_again_after_the_idle_probe(
                 assert r.read() == path.encode()
         stats = pool.stats()
     assert stats["opened"] == 1 and stats["reused"] == 3
+
+
+# -- the asyncio backend: one timer per stream, moved lazily ---------------------------------
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["tcp", "tls"])
+def test_async_timeouts_follow_each_wait(
+    tls: bool, make_server: MakeServer, client_ssl_context: ssl.SSLContext
+) -> None:
+    """The stream keeps one timer across waits: a shorter timeout must still cut the next
+    wait short, a longer one must not fail early, and a closed stream leaves no timer."""
+    import asyncio
+
+    from keepalive import AsyncHTTPConnection
+
+    def app(req: ReceivedRequest, side: ServerSide) -> Reply:
+        if req.target == "/slow":
+            time.sleep(0.6)
+        return Reply(body=b"ok")
+
+    server = make_server(app, tls=tls)
+    kw: dict[str, object] = {"ssl_context": client_ssl_context} if tls else {}
+
+    async def main() -> None:
+        conn = AsyncHTTPConnection(server.host, server.port, scheme=server.scheme, **kw)  # type: ignore[arg-type]
+        for _ in range(20):  # many timed reads under a long timeout: one timer serves them
+            r = await conn.request("GET", "/fast", timeout=Timeout(read=30))
+            assert await r.aread() == b"ok"
+        started = time.monotonic()
+        with pytest.raises(keepalive.ReadTimeout):
+            await conn.request("GET", "/slow", timeout=Timeout(read=0.15))
+        assert time.monotonic() - started < 0.55, "the shorter timeout was not applied"
+        conn2 = AsyncHTTPConnection(server.host, server.port, scheme=server.scheme, **kw)  # type: ignore[arg-type]
+        r = await conn2.request("GET", "/fast", timeout=Timeout(read=0.15))
+        assert await r.aread() == b"ok"
+        r = await conn2.request("GET", "/slow", timeout=Timeout(read=5))
+        assert await r.aread() == b"ok", "a longer timeout after a short one failed early"
+        await conn2.aclose()
+        loop = asyncio.get_running_loop()
+        live = [
+            h for h in loop._scheduled  # type: ignore[attr-defined]
+            if not h.cancelled() and getattr(h._callback, "__name__", "") == "_on_timer"
+        ]
+        assert live == [], f"timers left after the streams closed: {live}"
+
+    asyncio.run(asyncio.wait_for(main(), 30))
