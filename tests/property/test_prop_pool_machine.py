@@ -35,7 +35,7 @@ from dataclasses import astuple, dataclass, field
 from typing import Any
 
 import pytest
-from blocking_async import BlockingAsyncPool
+from blocking_async import BlockingAsyncPool, _loop
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -49,6 +49,7 @@ from hypothesis.stateful import (
 from testserver import Peer, ScriptedServer, assert_no_fd_leak, settled_fds
 
 import keepalive
+from keepalive._async.pool import MIN_LEARNED_IDLE, _learned_limit
 from keepalive.exceptions import ServerDisconnected
 
 from .harness import ManualClock, budget
@@ -140,6 +141,7 @@ class Conn:
     timeout_hint: float | None = None
     dead: bool = False  # the server closed it, or sent stray bytes on it, while it was idle
     doomed: bool = False  # the server will close it on the next request, without answering
+    released_at: float = 0.0  # when it last went idle (the pool's clock)
 
 
 @dataclass
@@ -164,6 +166,10 @@ class Model:
     reused: int = 0
     requests: int = 0
     retried: int = 0
+    # Learned idle timeouts (docs/design.md, reuse rule 5): per origin, the longest idle time
+    # a reused connection survived, and the shortest after which one was found closed.
+    survived: dict[int, float] = field(default_factory=dict)
+    dead_after: dict[int, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # what the last checkout did, for SEEN
 
     def copy(self) -> Model:
@@ -212,22 +218,31 @@ class Model:
         stack = world.idle[origin]
         while stack:
             conn = stack.pop()
+            idle = now - conn.released_at
+            learned = world.dead_after.get(origin)
+            if learned is not None and idle >= _learned_limit(learned):
+                world.closed += 1  # idle near the server's learned timeout: retired unused
+                continue
             if conn.dead:
                 # The close (or the bytes) has reached the socket (the rules wait for it):
                 # the stale check must discard the connection (docs/design.md, reuse rule 4).
                 world.closed += 1
+                world.learn_dead(origin, idle)
                 world.notes.append("the stale check discarded a closed or dirty connection")
                 continue
             world.active.append(conn)
             world.requests += 1
             world.reused += 1
             if not conn.doomed:
+                if idle > world.survived.get(origin, 0.0):
+                    world.survived[origin] = idle
                 return [(world, "reuse")]
             # The request went out on a connection that looked alive and the server closed
             # it unanswered (the classic keep-alive race): the connection is retired, then
             # rule 6 decides whether the request is retried on a new connection.
             world.active.remove(conn)
             world.closed += 1
+            world.learn_dead(origin, idle)
             if not (world.retries and idempotent):
                 world.notes.append("a request met a close on reuse and was not retried")
                 return [(world, "raise")]
@@ -236,8 +251,22 @@ class Model:
             world.reused -= 1
             world.retried += 1
             world.sweep(now)
+            # The retry takes a new connection, and the idle siblings of the one that met
+            # the close are suspect too: the pool retires them (docs/design.md, rule 6).
+            stack = world.idle[origin]  # sweep() made a new list
+            world.closed += len(stack)
+            stack.clear()
             break
         return world.reserve(origin)
+
+    def learn_dead(self, origin: int, idle: float) -> None:
+        """A connection idle for ``idle`` seconds was found closed: the pool learns it as
+        the origin's idle timeout unless too short or contradicted by a survivor."""
+        if idle < MIN_LEARNED_IDLE or idle <= self.survived.get(origin, 0.0):
+            return
+        known = self.dead_after.get(origin)
+        if known is None or idle < known:
+            self.dead_after[origin] = idle
 
     def reserve(self, origin: int) -> list[tuple[Model, str]]:
         if self.open_for(origin) >= self.per_host:
@@ -276,6 +305,8 @@ class Model:
             tuple(astuple(h.conn) for h in self.held),
             tuple(self.peers),
             tuple(self.stats().values()),
+            tuple(sorted(self.survived.items())),
+            tuple(sorted(self.dead_after.items())),
         )
 
     def release(self, conn: Conn, spec: ResponseSpec, unread: int, now: float) -> None:
@@ -299,7 +330,12 @@ class Model:
             if conn.timeout_hint is not None:
                 hinted = conn.timeout_hint - 1.0
                 expiry = hinted if expiry is None else min(expiry, hinted)
+            learned = self.dead_after.get(conn.origin)
+            if learned is not None:
+                limit = _learned_limit(learned)
+                expiry = limit if expiry is None else min(expiry, limit)
             conn.expires_at = now + expiry if expiry is not None else INF
+            conn.released_at = now
             if conn.expires_at > now:
                 self.idle[conn.origin].append(conn)
             else:
@@ -679,5 +715,61 @@ def test_machine_found_head_over_64k_closed_unread(origins: list[ScriptedServer]
         state.stats_add_up_within_limits()
         state.request(call=Call(0, "GET", plain_response(), "full"))
         state.stats_add_up_within_limits()
+    finally:
+        state.teardown()
+
+
+@pytest.mark.parametrize("machine", [PoolMachine, AsyncPoolMachine], ids=["sync", "async"])
+def test_machine_found_learned_idle_timeout(
+    origins: list[ScriptedServer], machine: type[PoolMachine]
+) -> None:
+    # Found by the explore profile: a connection found closed after a second idle teaches
+    # the pool the origin's idle timeout, and the next idle connection is retired before
+    # it; the model did not know the rule, so it expected a reuse.
+    _loop()  # the shared event loop thread, with its descriptors, exists before start()
+    machine.servers = origins
+    state = machine()
+    try:
+        state.start(max_connections=2, per_host=1, expiry=None, retries=1)
+        state.request(call=Call(0, "GET", plain_response(), "full"))
+        state.server_acts_on_idle(act=(0, "close"))
+        for _ in range(4):
+            state.time_passes(kind="little")
+        state.request(call=Call(0, "GET", plain_response(), "full"))  # stale: learned
+        assert state.pool is not None
+        assert list(state.pool.idle_timeouts().values()) == [pytest.approx(1.001)]
+        state.request(call=Call(0, "GET", plain_response(), "full"))  # reused
+        state.time_passes(kind="little")
+        state.time_passes(kind="little")
+        state.request(call=Call(0, "GET", plain_response(), "full"))  # past the learned limit
+        state.stats_add_up_within_limits()
+        assert state.pool.stats()["opened"] == 3
+    finally:
+        state.teardown()
+
+
+@pytest.mark.parametrize("machine", [PoolMachine, AsyncPoolMachine], ids=["sync", "async"])
+def test_machine_found_race_retry_retires_idle_siblings(
+    origins: list[ScriptedServer], machine: type[PoolMachine]
+) -> None:
+    # Found by the explore profile: after the keep-alive race the retry takes a new
+    # connection and the pool closes the idle siblings of the one that met the close; the
+    # model kept them.
+    _loop()
+    machine.servers = origins
+    state = machine()
+    try:
+        state.start(max_connections=5, per_host=3, expiry=None, retries=1)
+        state.request(call=Call(0, "GET", plain_response(b"held"), "hold"))
+        state.request(call=Call(0, "GET", plain_response(b"held"), "hold"))
+        state.request(call=Call(0, "GET", plain_response(), "full"))
+        state.finish_held(which=0, how="read")
+        state.finish_held(which=0, how="read")
+        assert state.pool is not None and state.pool.stats()["idle"] == 3
+        state.server_acts_on_idle(act=(0, "doom"))
+        state.request(call=Call(0, "GET", plain_response(), "full"))  # race, retried
+        state.stats_add_up_within_limits()
+        stats = state.pool.stats()
+        assert stats["retries"] == 1 and stats["idle"] == 1, stats
     finally:
         state.teardown()
