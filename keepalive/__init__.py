@@ -1,5 +1,6 @@
 """keepalive: an HTTP/1.1 client that gets persistent connections right."""
 
+from . import structures  # requests.structures.CaseInsensitiveDict, under this name too
 from ._async.connection import AsyncHTTPConnection, AsyncRawResponse
 from ._async.pool import AsyncConnectionPool
 from ._async.session import AsyncSession
@@ -132,4 +133,5 @@ __all__ = [
     "post",
     "put",
     "request",
+    "structures",
 ]

@@ -351,15 +351,21 @@ class DigestAuth(Auth):
         else:
             # RFC 7616 section 3.4.4 with RFC 8187 encoding; keeps the header ASCII.
             fields = [f"username*=UTF-8''{urllib.parse.quote(self.username, safe='')}"]
-        fields += [f"realm={_quote(challenge.realm)}", f"uri={_quote(uri)}"]
-        if challenge.algorithm:
-            fields.append(f"algorithm={challenge.algorithm}")
-        fields.append(f"nonce={_quote(challenge.nonce)}")
-        if challenge.qop:
-            fields += [f"nc={nc}", f"cnonce={_quote(cnonce)}", f"qop={challenge.qop}"]
-        fields.append(f"response={_quote(response)}")
+        # The order of the parameters carries no meaning (RFC 7616 section 3.4); this is
+        # requests' order, which servers written against requests may expect.
+        fields += [
+            f"realm={_quote(challenge.realm)}",
+            f"nonce={_quote(challenge.nonce)}",
+            f"uri={_quote(uri)}",
+            f"response={_quote(response)}",
+        ]
         if challenge.opaque is not None:
             fields.append(f"opaque={_quote(challenge.opaque)}")
+        if challenge.algorithm:
+            fields.append(f"algorithm={challenge.algorithm}")
+        if challenge.qop:
+            # qop is a token, unquoted (RFC 7616 section 3.4); requests quotes it.
+            fields += [f"qop={challenge.qop}", f"nc={nc}", f"cnonce={_quote(cnonce)}"]
         if challenge.userhash:
             fields.append("userhash=true")
         return "Digest " + ", ".join(fields)
@@ -403,3 +409,9 @@ class AuthBase:
 
     def __call__(self, r: Any) -> Any:
         return r
+
+
+def _basic_auth_str(username: str | bytes, password: str | bytes) -> str:
+    """requests' helper: the ``Authorization`` value Basic auth sends for these
+    credentials (UTF-8, RFC 7617 section 2.1), as ``BasicAuth`` writes it."""
+    return BasicAuth(username, password)._header

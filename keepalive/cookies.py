@@ -24,6 +24,7 @@ last-access time (RFC 6265 section 5.3 step 11), so we keep both in its instance
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import copy as copy_module
 import email.message
@@ -31,6 +32,7 @@ import functools
 import heapq
 import http.client
 import http.cookiejar
+import http.cookies
 import importlib
 import ipaddress
 import itertools
@@ -55,10 +57,14 @@ __all__ = [
     "MAX_COOKIES_PER_DOMAIN",
     "MAX_COOKIE_SIZE",
     "CookieConflict",
+    "CookieConflictError",
     "CookieJar",
     "CookiesLike",
     "DomainPolicy",
+    "RequestsCookieJar",
+    "cookiejar_from_dict",
     "is_public_suffix",
+    "morsel_to_cookie",
 ]
 
 CookiesLike = Union[
@@ -767,6 +773,15 @@ class CookieJar:
         for name, value in other.items():
             self.set(name, value)
 
+    def get_policy(self) -> http.cookiejar.CookiePolicy:
+        """The policy deciding which cookies are stored and sent (``DomainPolicy`` unless
+        the jar was given another)."""
+        return self._policy()
+
+    def set_policy(self, policy: http.cookiejar.CookiePolicy) -> None:
+        """Replace the policy, as the stdlib jar's ``set_policy`` does."""
+        self.jar.set_policy(policy)
+
     def copy(self) -> CookieJar:
         """A new jar with copies of these cookies and the same policy."""
         new = CookieJar(http.cookiejar.CookieJar(self._policy()))
@@ -794,6 +809,18 @@ class CookieJar:
         """Every live cookie as ``(name, value)``; a name may repeat across domains."""
         return [(c.name, c.value or "") for c in self._live()]
 
+    def iterkeys(self) -> Iterator[str]:
+        """requests' spelling of ``iter(keys())``."""
+        return iter(self.keys())
+
+    def itervalues(self) -> Iterator[str]:
+        """requests' spelling of ``iter(values())``."""
+        return iter(self.values())
+
+    def iteritems(self) -> Iterator[tuple[str, str]]:
+        """requests' spelling of ``iter(items())``."""
+        return iter(self.items())
+
     def list_domains(self) -> list[str]:
         """The domains of the live cookies, each once (``""`` for every host)."""
         return list(dict.fromkeys(c.domain for c in self._live()))
@@ -819,3 +846,68 @@ class CookieJar:
         # Names and where they apply, never values: reprs end up in logs.
         cookies = ", ".join(f"{c.name}@{c.domain or '*'}{c.path}" for c in self._live())
         return f"<CookieJar [{cookies}]>"
+
+
+# ----------------------------------------------------------------------------- requests' names
+
+RequestsCookieJar = CookieJar
+"""requests' name for its dict-like jar (``requests.cookies.RequestsCookieJar()``)."""
+
+CookieConflictError = CookieConflict
+"""requests' name for several cookies matching one name."""
+
+
+def cookiejar_from_dict(
+    cookie_dict: Mapping[str, str | bytes | None] | None,
+    cookiejar: CookieJar | http.cookiejar.CookieJar | None = None,
+    overwrite: bool = True,
+) -> CookieJar | http.cookiejar.CookieJar:
+    """requests' helper: the cookies of ``cookie_dict`` (for every host) added to
+    ``cookiejar`` (a ``CookieJar`` or a stdlib jar, returned as given) or to a new
+    ``CookieJar``. With ``overwrite=False`` a name the jar already holds is kept."""
+    jar = CookieJar(cookiejar)
+    if cookie_dict is not None:
+        present = set(jar.keys()) if not overwrite else set()
+        for name, value in cookie_dict.items():
+            if name not in present:
+                jar.set(name, value)
+    return jar if cookiejar is None else cookiejar
+
+
+# The date form Set-Cookie's Expires takes in the Netscape spelling http.cookies writes.
+_MORSEL_EXPIRES = "%a, %d-%b-%Y %H:%M:%S GMT"
+
+
+def morsel_to_cookie(morsel: http.cookies.Morsel[Any]) -> http.cookiejar.Cookie:
+    """requests' helper: an ``http.cookies.Morsel`` as an ``http.cookiejar.Cookie`` (for
+    ``jar.set_cookie``). ``max-age`` wins over ``expires`` (RFC 6265 section 5.3 step 3);
+    a ``max-age`` that is not a number raises ``TypeError``, an ``expires`` that is not a
+    date string ``TypeError`` (not a str) or ``ValueError`` (not a date)."""
+    expires: int | None = None
+    if morsel["max-age"]:
+        try:
+            expires = int(time.time() + int(morsel["max-age"]))
+        except ValueError as exc:
+            raise TypeError(f"max-age {morsel['max-age']!r} must be an integer") from exc
+    elif morsel["expires"]:
+        expires = calendar.timegm(time.strptime(morsel["expires"], _MORSEL_EXPIRES))
+    domain = morsel["domain"] or ""
+    return http.cookiejar.Cookie(
+        version=int(morsel["version"] or 0),
+        name=morsel.key,
+        value=morsel.value,
+        port=None,
+        port_specified=False,
+        domain=domain,
+        domain_specified=bool(domain),
+        domain_initial_dot=domain.startswith("."),
+        path=morsel["path"] or "/",
+        path_specified=bool(morsel["path"]),
+        secure=bool(morsel["secure"]),
+        expires=expires,
+        discard=False,
+        comment=morsel["comment"] or None,
+        comment_url=None,
+        rest={"HttpOnly": morsel["httponly"]},
+        rfc2109=False,
+    )

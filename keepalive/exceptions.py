@@ -32,6 +32,9 @@ __all__ = [
     "InvalidArgument",
     "InvalidArgumentType",
     "InvalidHeader",
+    "InvalidHeaderType",
+    "InvalidJSONError",
+    "InvalidProxyURL",
     "InvalidSchema",
     "InvalidURL",
     "JSONDecodeError",
@@ -56,6 +59,7 @@ __all__ = [
     "TimeoutError",
     "TooManyRedirects",
     "TransportError",
+    "UnrewindableBodyError",
     "WriteTimeout",
 ]
 
@@ -147,12 +151,31 @@ class InvalidSchema(InvalidURL):
     """The URL's scheme is not ``http`` or ``https``; requests' name for it."""
 
 
+class InvalidProxyURL(InvalidURL):
+    """A proxy URL without a usable host or port; requests' name for it."""
+
+
 class InvalidArgument(KeepaliveError, ValueError):
     """A caller's argument has a value keepalive cannot use; the message names the argument."""
 
 
 class InvalidArgumentType(InvalidArgument, TypeError):
     """A caller's argument has the wrong type; also a ``TypeError`` (and an ``InvalidArgument``)."""
+
+
+class InvalidHeaderType(InvalidArgumentType, LocalProtocolError):
+    """A header name or value that is neither ``str`` nor ``bytes``: an
+    ``InvalidArgumentType`` naming the header, and requests' ``InvalidHeader`` too."""
+
+
+class InvalidJSONError(LocalProtocolError):
+    """``json=`` cannot be serialised (NaN, an object ``json`` does not know); requests'
+    name, a ``LocalProtocolError`` (a ``ValueError``)."""
+
+
+class UnrewindableBodyError(LocalProtocolError):
+    """A streamed request body had to be sent again (a redirect keeping the method, a 401
+    challenge) but cannot be rewound; requests' name for it."""
 
 
 class TooManyRedirects(KeepaliveError):
@@ -165,8 +188,12 @@ class HTTPStatusError(KeepaliveError):
     response: Response
     request: Request
 
-    def __init__(self, message: str, *, response: Response) -> None:
-        super().__init__(message, response=response)
+    def __init__(
+        self, *args: object, response: Response | None = None, request: Request | None = None
+    ) -> None:
+        # requests lets its HTTPError be made bare (``HTTPError()``, as a test double does):
+        # ``response`` is then None. raise_for_status() always gives both.
+        super().__init__(*args, response=response, request=request)
 
 
 class DecodingError(KeepaliveError):

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Union
 
-from .exceptions import InvalidArgument, InvalidArgumentType
+from .exceptions import InvalidArgument, InvalidArgumentType, InvalidHeaderType
 
 __all__ = ["Headers", "HeadersLike", "Timeout", "TimeoutLike", "Timings", "check_seconds"]
 
@@ -15,20 +15,21 @@ HeadersLike = Union["Headers", Mapping[str, str], Iterable[tuple[str, str]]]
 
 
 def _field(name: str | bytes, value: str | bytes) -> tuple[str, str]:
-    """``(name, value)`` as text; anything but ``str``/``bytes`` raises ``InvalidArgumentType``
-    naming the header (requests raises ``InvalidHeader`` there), so a stray ``int`` fails
-    here, before any socket is opened, and not as an ``AttributeError`` deep in the writer."""
+    """``(name, value)`` as text; anything but ``str``/``bytes`` raises ``InvalidHeaderType``
+    naming the header (an ``InvalidArgumentType``, and requests' ``InvalidHeader``), so a
+    stray ``int`` fails here, before any socket is opened, and not as an ``AttributeError``
+    deep in the writer."""
     if type(name) is str and type(value) is str:  # the common case, checked first
         return name, value
     if not isinstance(name, str | bytes):
-        raise InvalidArgumentType(
+        raise InvalidHeaderType(
             f"header name {name!r} must be str or bytes, not {type(name).__name__}"
         )
     # Header bytes on the wire are ISO-8859-1 (RFC 9110 section 5.5); decoding that way
     # never fails and round-trips every byte.
     text = name if isinstance(name, str) else name.decode("latin-1")
     if not isinstance(value, str | bytes):
-        raise InvalidArgumentType(
+        raise InvalidHeaderType(
             f"header {text!r}: value {value!r} must be str or bytes, not {type(value).__name__}"
         )
     return text, value if isinstance(value, str) else value.decode("latin-1")
@@ -104,11 +105,25 @@ class Headers(MutableMapping[str, str]):
             return default
         return values[0] if len(values) == 1 else ", ".join(values)
 
-    def __setitem__(self, name: str, value: str) -> None:
-        n, v = _field(name, value)
+    def __setitem__(self, name: str, value: str | None) -> None:
+        """Set the one field ``name``: it keeps the place of the first field of that name
+        (as a dict does; later repeats go), else it comes last. ``None`` removes the field,
+        as requests' ``session.headers[name] = None`` keeps it from being sent."""
+        if type(name) is str and type(value) is str:  # the common case, checked first
+            n, v = name, value
+        elif value is None:
+            self.pop(name, None)
+            return
+        else:
+            n, v = _field(name, value)
         key = n.lower()
-        self._items = [item for item in self._items if item[0] != key]
-        self._items.append((key, n, v))
+        items = self._items
+        for i, item in enumerate(items):
+            if item[0] == key:
+                rest = [it for it in items[i + 1 :] if it[0] != key]
+                self._items = [*items[:i], (key, n, v), *rest]
+                return
+        items.append((key, n, v))
 
     def __delitem__(self, name: str) -> None:
         key = name.lower()
@@ -196,7 +211,7 @@ def check_seconds(name: str, value: object) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidArgumentType(
-            f"{name}={value!r}: give a number of seconds or None, not {type(value).__name__}"
+            f"{name}={value!r}: must be an int, float or None (seconds), not {type(value).__name__}"
         )
     if value == _INF:
         return None

@@ -87,14 +87,21 @@ def _header_line(name: str, value: str, what: str) -> bytes:
 
 
 def _pairs(items: Iterable[object], what: str) -> list[tuple[str, object]]:
-    """Check that ``items`` is a sequence of ``(name, value)`` pairs with str names."""
+    """Check that ``items`` is a sequence of ``(name, value)`` pairs with str or bytes names
+    (bytes read as UTF-8, as requests reads them)."""
     if isinstance(items, str | bytes):
         raise LocalProtocolError(f"{what} must be a mapping or (name, value) pairs")
     pairs: list[tuple[str, object]] = []
     for item in items:
-        if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)):
+        if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str | bytes)):
             raise LocalProtocolError(f"{what} must be (name, value) pairs, got {item!r}")
-        pairs.append((item[0], item[1]))
+        name, value = item
+        if isinstance(name, bytes):
+            try:
+                name = name.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise LocalProtocolError(f"{what}: name {name!r} is not UTF-8") from exc
+        pairs.append((name, value))
     return pairs
 
 
@@ -161,7 +168,9 @@ def _file_part(name: str, spec: object) -> tuple[bytes, bytes]:
 
 
 def _file_pairs(files: FilesLike) -> list[tuple[str, object]]:
-    return _pairs(files.items() if isinstance(files, Mapping) else files, "files")
+    # A file given as None is left out, as a None form field is (and as requests does).
+    pairs = _pairs(files.items() if isinstance(files, Mapping) else files, "files")
+    return [(name, spec) for name, spec in pairs if spec is not None]
 
 
 def encode_multipart(

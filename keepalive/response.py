@@ -18,7 +18,7 @@ import re
 import types
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from email.message import Message
-from typing import TYPE_CHECKING, Any, AnyStr, Generic, Literal, overload
+from typing import TYPE_CHECKING, Any, AnyStr, Generic, Literal, cast, overload
 from urllib.parse import urlsplit
 
 from ._async.connection import AsyncRawResponse, arechunk
@@ -35,6 +35,7 @@ from .exceptions import (
     ResponseNotRead,
 )
 from .models import Headers, HeadersLike, Timings
+from .urls import DEFAULT_PORTS, split_url
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -71,6 +72,14 @@ HookFunction = Callable[..., Any]
 ``"response"``); a response hook may return a ``Response`` to use instead."""
 
 HOOK_EVENTS = ("request", "response")
+
+
+def _decoded_argument(what: str, value: bytes, encoding: str) -> str:
+    """A bytes ``method``/``url`` as text, as requests accepts them."""
+    try:
+        return value.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise InvalidArgument(f"{what} {value!r} is not {encoding.upper()}: {exc}") from exc
 
 
 def hook_lists(hooks: object, what: str = "hooks") -> dict[str, list[HookFunction]]:
@@ -123,8 +132,8 @@ class Request:
 
     def __init__(
         self,
-        method: str,
-        url: str,
+        method: str | bytes = "GET",
+        url: str | bytes = "",
         headers: HeadersLike | Mapping[str, str | None] | None = None,
         body: bytes | str | None = None,
         *,
@@ -138,12 +147,17 @@ class Request:
     ) -> None:
         """Describe a request; the keywords mean what they mean to ``Session.request``.
         ``body`` gives the bytes to send as they are (a ``str`` as UTF-8), for a request
-        made ready by hand, as a transport receives one."""
-        if not isinstance(method, str):
+        made ready by hand, as a transport receives one. As in requests, ``method`` and
+        ``url`` may be left out and set later, and may be bytes (ASCII and UTF-8)."""
+        if isinstance(method, bytes):
+            method = _decoded_argument("method", method, "ascii")
+        elif not isinstance(method, str):
             raise InvalidArgumentType(
                 f"method must be a str such as 'GET', not {type(method).__name__}"
             )
-        if not isinstance(url, str):
+        if isinstance(url, bytes):
+            url = _decoded_argument("url", url, "utf-8")
+        elif not isinstance(url, str):
             raise InvalidArgumentType(f"url must be a str, not {type(url).__name__}")
         self.method = method.upper()
         self.url = url
@@ -254,6 +268,26 @@ class Request:
         except (KeyError, ValueError):
             return False
         return True
+
+    def prepare(self) -> Request:
+        """requests' ``Request.prepare()``: this request made ready to send on its own,
+        without a session's settings: no default headers, cookies, params or
+        environment, as requests prepares it. The URL is checked (``MissingSchema``,
+        ``InvalidURL``) and requoted, the body encoded and ``Content-Length``,
+        ``Authorization`` and ``Cookie`` set from this request's own arguments.
+        ``session.send(prepared)`` sends it; ``session.prepare_request(req)`` merges a
+        session's settings instead."""
+        from .session import Session  # that module imports this one
+
+        with Session(trust_env=False) as bare:
+            bare.headers = Headers()
+            prepared = bare.prepare_request(self)
+        url = prepared.url
+        if ":" not in url or urlsplit(url).scheme.lower() in DEFAULT_PORTS:
+            # MissingSchema / InvalidURL now, as requests does; a URL of another scheme
+            # (``mailto:``, ``http+unix:``) is left for a transport to judge.
+            split_url(url)
+        return prepared
 
     def copy(self) -> Request:
         """A copy whose headers and hooks can change without touching this one."""
@@ -486,6 +520,37 @@ class _RawBody(io.RawIOBase):
         pass
 
 
+class _FileSource:
+    """What a ``RawResponse`` reads its body through, over a caller's file object (a
+    ``Response.raw`` set by hand) instead of a connection."""
+
+    __slots__ = ("_file",)
+
+    id = 0
+    where = "a file object"
+    _in_cycle = False
+
+    def __init__(self, file: Any) -> None:
+        self._file = file
+
+    def _read_body(self) -> bytes | None:
+        data = self._file.read(_FILE_CHUNK)
+        if isinstance(data, str):  # a text file, as requests tolerates: UTF-8 on the wire
+            data = data.encode("utf-8")
+        return bytes(data) if data else None
+
+    def _abandon(self) -> None:
+        close = getattr(self._file, "close", None)
+        if callable(close):
+            close()
+
+
+_FILE_CHUNK = 64 * 1024
+
+_CLOSED_BODY: Any = io.BytesIO()
+_CLOSED_BODY.close()  # Response.raw of a response closed before it was asked for
+
+
 class _ResponseCookies(CookieJar):
     """``Response.cookies``: a ``CookieJar`` that also compares equal to a mapping of the
     same names and values (``r.cookies == {"a": "1"}``)."""
@@ -595,6 +660,7 @@ class Response:
     """
 
     __slots__ = (
+        "__dict__",  # requests lets a hook or caller hang its own attributes on a response
         "_body_file",
         "_closers",
         "_content",
@@ -663,19 +729,35 @@ class Response:
         self._encoding: str | None = None
         self._closers: list[Callable[[], None]] = []
         self._max_decoded_size = DEFAULT_MAX_DECODED_SIZE
-        self._body_file: _RawBody | None = None
+        self._body_file: Any = None  # r.raw: a _RawBody, or a file object set by hand
 
     # -- the head ---------------------------------------------------------------------------------
 
     @property
     def status_code(self) -> int:
-        """The final status code, e.g. ``200`` (interim 1xx responses are skipped)."""
+        """The final status code, e.g. ``200`` (interim 1xx responses are skipped).
+        Settable, as in requests (a response built by hand or changed by a hook)."""
         return self._raw.status_code
+
+    @status_code.setter
+    def status_code(self, value: int) -> None:
+        self._raw.status_code = value
 
     @property
     def reason(self) -> str:
-        """The reason phrase the server sent, e.g. ``"OK"`` (HTTP/1.1 allows it empty)."""
+        """The reason phrase the server sent, e.g. ``"OK"`` (HTTP/1.1 allows it empty).
+        Settable; bytes are read as UTF-8, else ISO-8859-1 (RFC 9110 section 5.5)."""
         return self._raw.reason
+
+    @reason.setter
+    def reason(self, value: str | bytes) -> None:
+        if isinstance(value, bytes):
+            try:
+                text = value.decode("utf-8")
+            except UnicodeDecodeError:
+                text = value.decode("latin-1")
+            value = text
+        self._raw.reason = value
 
     @property
     def http_version(self) -> str:
@@ -684,8 +766,20 @@ class Response:
 
     @property
     def headers(self) -> Headers:
-        """The header fields: case-insensitive, in order, repeated fields kept (``get_list``)."""
+        """The header fields: case-insensitive, in order, repeated fields kept (``get_list``).
+        Settable to a mapping or ``Headers`` (a response built by hand, as in requests)."""
         return self._raw.headers
+
+    @headers.setter
+    def headers(self, value: HeadersLike) -> None:
+        fields = value if isinstance(value, Headers) else Headers(value)
+        raw = self._raw
+        # The raw response answers has_header() from its wire items: keep both in step.
+        raw._items = [
+            (name.encode("latin-1"), name.lower().encode("latin-1"), text.encode("latin-1"))
+            for name, text in fields.multi_items()
+        ]
+        raw._headers = fields
 
     @property
     def reused(self) -> bool:
@@ -768,13 +862,34 @@ class Response:
         self._max_decoded_size = value
 
     @property
-    def raw(self) -> io.RawIOBase:
+    def raw(self) -> Any:
         """The undecoded body as a read-only file object (``read(n)``, ``readinto``,
-        ``close()``), as ``requests``' ``r.raw``; reading it consumes the stream."""
+        ``close()``), as ``requests``' ``r.raw``; reading it consumes the stream. Once the
+        body was read (``stream=False``, ``content``, ``read()``), it is at its end, as in
+        requests: ``r.raw.read()`` gives ``b""``.
+
+        Settable to a binary file object, as requests users do to build a response in a
+        test: the body (``content``, ``iter_content``...) is then read from it, and
+        ``close()`` closes it."""
         body = self._body_file
         if body is None:
-            body = self._body_file = _RawBody(self._sync())
+            if self._content is not None:  # the stream was consumed into ``content``
+                body = self._body_file = io.BytesIO()
+            else:
+                body = self._body_file = _RawBody(self._sync())
         return body
+
+    @raw.setter
+    def raw(self, value: Any) -> None:
+        if not callable(getattr(value, "read", None)):
+            raise InvalidArgumentType(f"raw must be a file object, not {type(value).__name__}")
+        old = self._sync()
+        raw = RawResponse(None, old.status_code, b"", b"1.1", old._items, old.timings)
+        raw.reason, raw.http_version, raw._headers = old.reason, old.http_version, old._headers
+        raw._conn = cast(Any, _FileSource(value))
+        self._raw = raw
+        self._body_file = value
+        self._content = None
 
     def _decoder(self) -> Decoder | None:
         raw = self._raw
@@ -1123,8 +1238,9 @@ class Response:
         except jsonlib.JSONDecodeError as exc:
             raise JSONDecodeError(f"{where}: {exc.msg}", exc.doc, exc.pos) from exc
         except UnicodeDecodeError as exc:
-            doc = _json_doc(content)
-            raise JSONDecodeError(f"{where}: {exc.reason}", doc, 0) from exc
+            # Not UTF-8/16/32 (RFC 8259 section 8.1): ``doc`` is the body as ``text`` reads
+            # it, as in requests.
+            raise JSONDecodeError(f"{where}: {exc.reason}", self.text, 0) from exc
         except RecursionError as exc:
             doc = _json_doc(content)
             raise JSONDecodeError(f"{where}: nested too deeply to parse", doc, 0) from exc
@@ -1139,9 +1255,23 @@ class Response:
             close()
 
     def close(self) -> None:
-        """End the response; the connection goes back to the pool or is closed."""
+        """End the response; the connection goes back to the pool or is closed (a file
+        object set as ``raw`` is closed)."""
         self._sync().close()
+        body = self._body_file
+        if body is None:  # r.raw asked for later reads as closed, as in requests
+            self._body_file = _CLOSED_BODY
+        else:  # r.raw, or the file object set as r.raw
+            body.close()
         self._run_closers()
+
+    def __iter__(self) -> Iterator[bytes]:
+        """The body in pieces, as requests' ``for chunk in response`` (``iter_content(128)``)."""
+        return self.iter_content(128)
+
+    def __bool__(self) -> bool:
+        """``ok``, as in requests: ``if response:`` is false for a 4xx or 5xx status."""
+        return self._raw.status_code < 400
 
     def __enter__(self) -> Response:
         return self

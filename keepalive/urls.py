@@ -46,6 +46,11 @@ def ascii_host(host: str) -> str:
         raise InvalidURL(f"cannot encode host {host!r} for DNS: {exc}") from exc
 
 
+class _HostWithoutScheme(MissingSchema, InvalidSchema):
+    """``host:port`` without ``http://``: the scheme is missing, yet requests reads ``host``
+    as a scheme and raises ``InvalidSchema``; either ``except`` catches this one."""
+
+
 def _scheme_problem(url: str, scheme: str) -> InvalidURL:
     """Why ``url`` has no usable scheme, with the URL the caller probably meant:
     ``MissingSchema`` or ``InvalidSchema`` (requests' names)."""
@@ -57,15 +62,18 @@ def _scheme_problem(url: str, scheme: str) -> InvalidURL:
             return MissingSchema(
                 f"{url!r} is a relative URL: give an absolute one, such as 'http://HOST{text}'"
             )
+        if _HOST_PORT.match(text):  # "10.0.0.1:3128": requests calls that InvalidSchema
+            return _HostWithoutScheme(f"no scheme in URL {url!r}: did you mean 'http://{text}'?")
         return MissingSchema(f"no scheme in URL {url!r}: did you mean 'http://{text}'?")
     # urlsplit reads "localhost:8000" as scheme "localhost" and path "8000": a host and
     # port without "http://", not a scheme of its own.
     if _PORT_FIRST.match(text, len(scheme) + 1):
-        return MissingSchema(f"no scheme in URL {url!r}: did you mean 'http://{text}'?")
+        return _HostWithoutScheme(f"no scheme in URL {url!r}: did you mean 'http://{text}'?")
     return InvalidSchema(f"unsupported scheme {scheme.lower()!r} in {url!r}: use http or https")
 
 
 _PORT_FIRST = re.compile(r"[0-9]+(?:[/?#]|$)")
+_HOST_PORT = re.compile(r"[^/?#:@]+:[0-9]+(?:[/?#]|$)")
 
 
 @functools.lru_cache(maxsize=1024)
@@ -84,7 +92,9 @@ def split_url(url: str) -> Origin:
     host = parts.hostname
     if not host:
         raise InvalidURL(f"no host in URL {url!r}")
-    if any(c in host for c in " \t\r\n/\\@"):
+    if any(c in host for c in " \t\r\n/\\@") or host[0] in "*." or ".." in host:
+        # A wildcard or an empty label (RFC 1035 section 2.3.1; a final "." is the root,
+        # allowed) names no host: say so now rather than after a failed DNS lookup.
         raise InvalidURL(f"bad host {host!r} in URL {url!r}")
     if port == 0:
         raise InvalidURL(f"bad port 0 in URL {url!r}")
@@ -117,11 +127,14 @@ def requote_url(url: str) -> str:
     none becomes ``%25``. Control characters raise ``InvalidURL``: they are never part of a
     URL, and sending them escaped would hide a bug (or a header injection) in the caller.
 
-    A URL that needs nothing is returned as it is, after one regular-expression scan.
+    An http(s) URL with an empty path gets ``/`` (``http://host?q`` is ``http://host/?q``):
+    the two are equivalent (RFC 3986 section 6.2.3) and requests shows the latter.
+
+    A URL that needs nothing is returned as it is, after two regular-expression scans.
     """
     url = url.strip()
     if url.isascii() and _UNSAFE.search(url) is None:
-        return url
+        return _with_path(url)
     if _CONTROL.search(url):
         raise InvalidURL(f"URL {url!r} has control characters")
     try:
@@ -140,7 +153,19 @@ def requote_url(url: str) -> str:
         return quote(_LONE_PERCENT.sub("%25", part), safe=_SAFE)
 
     path, query, fragment = (escape(p) for p in (parts.path, parts.query, parts.fragment))
-    return urlunsplit((parts.scheme, netloc, path, query, fragment))
+    return _with_path(urlunsplit((parts.scheme, netloc, path, query, fragment)))
+
+
+# An http(s) URL whose authority is followed by a query, a fragment or nothing: no path.
+_NO_PATH = re.compile(r"[Hh][Tt][Tt][Pp][Ss]?://[^/?#]*(?=[?#]|\Z)")
+
+
+def _with_path(url: str) -> str:
+    match = _NO_PATH.match(url)
+    if match is None:
+        return url
+    end = match.end()
+    return f"{url[:end]}/{url[end:]}"
 
 
 def split_userinfo(url: str) -> tuple[str, tuple[str, str] | None]:

@@ -677,11 +677,16 @@ def test_row_35_prepare_and_send_async(httpbin: thirdparty.Server) -> None:
     assert got["json"] == {"n": 1} and got["headers"]["Content-Type"] == "application/json"
 
 
-def test_row_36_prepare_through_the_session(httpbin: thirdparty.Server) -> None:
+def test_row_36_prepare_with_or_without_the_session(httpbin: thirdparty.Server) -> None:
     req = keepalive.Request("GET", f"{httpbin.url}/get", params={"x": "1"})
-    assert not hasattr(req, "prepare")
-    with keepalive.Session() as s:
-        assert s.send(s.prepare_request(req)).json()["args"] == {"x": "1"}
+    bare = req.prepare()  # requests' Request.prepare(): the request's own settings only
+    assert bare.url == f"{httpbin.url}/get?x=1" and "User-Agent" not in bare.headers
+    with keepalive.Session(headers={"X-Session": "yes"}) as s:
+        merged = s.prepare_request(req)
+        assert merged.headers["X-Session"] == "yes"
+        assert s.send(merged).json()["args"] == {"x": "1"}
+        sent = s.send(bare).json()
+        assert sent["args"] == {"x": "1"} and "X-Session" not in sent["headers"]
 
 
 def test_row_37_request_sent(httpbin: thirdparty.Server) -> None:
