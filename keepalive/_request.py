@@ -81,10 +81,11 @@ def _file_length(body: Any) -> int | None:
         pass
     try:
         here = body.tell()
-        end = body.seek(0, 2)
+        body.seek(0, 2)
+        end = body.tell()  # not seek()'s result: a file-like object may return None there
         body.seek(here)
         return max(0, int(end) - int(here))
-    except (AttributeError, OSError, ValueError):
+    except (AttributeError, OSError, ValueError, TypeError):
         return None
 
 

@@ -40,6 +40,7 @@ import json as jsonlib
 import logging
 import netrc
 import os
+import re
 import time
 import urllib.request
 from collections.abc import Iterator, Callable, Iterable, Mapping
@@ -57,6 +58,8 @@ from .decoders import ACCEPT_ENCODING
 from .exceptions import (
     InvalidArgument,
     InvalidArgumentType,
+    InvalidJSONError,
+    InvalidProxyURL,
     InvalidURL,
     LocalProtocolError,
     PoolClosed,
@@ -64,6 +67,7 @@ from .exceptions import (
     RemoteProtocolError,
     RetryError,
     TooManyRedirects,
+    UnrewindableBodyError,
 )
 from .models import UNSET, Headers, HeadersLike, Timeout, TimeoutLike, check_seconds
 from .multipart import encode_multipart
@@ -141,22 +145,25 @@ def _check_count(name: str, value: object, minimum: int) -> int:
 
 
 _PROXY_PORTS = {"http": 80, "https": 443, "socks5": 1080, "socks5h": 1080}
+_SCHEME_SLASH = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/(?!/)")  # "http:/host": one slash
 
 
 def _parse_proxy(url: str, verify: tls.VerifyLike = True) -> Proxy:
     """A proxy URL as the network layer takes it: ``http://``, ``https://`` (TLS to the
     proxy, checked with the session's ``verify``, as requests does), ``socks5://`` (names
     resolved here) or ``socks5h://`` (resolved by the proxy); credentials from the URL."""
+    if "://" not in url and _SCHEME_SLASH.match(url):
+        raise InvalidProxyURL(f"proxy URL {url!r} is malformed: did you mean '://'?")
     parts = urlsplit(url if "://" in url else f"http://{url}")
     scheme = parts.scheme.lower()
     if scheme not in _PROXY_PORTS:
         raise InvalidURL(f"proxy {url!r}: the scheme must be http, https, socks5 or socks5h")
     if not parts.hostname:
-        raise InvalidURL(f"proxy URL {url!r} has no host")
+        raise InvalidProxyURL(f"proxy URL {url!r} has no host")
     try:
         port = parts.port or _PROXY_PORTS[scheme]
     except ValueError as exc:
-        raise InvalidURL(f"proxy URL {url!r} has a bad port") from exc
+        raise InvalidProxyURL(f"proxy URL {url!r} has a bad port") from exc
     user = None if parts.username is None else unquote(parts.username)
     password = None if parts.username is None else unquote(parts.password or "")
     headers: tuple[tuple[str, str], ...] = ()
@@ -1061,11 +1068,16 @@ class Session:
             # alive never holds a connection (a pool slot) busy.
             response.close()  # drains a small body: the connection goes back to the pool
             if len(history) >= self.max_redirects:
+                # As requests: the error carries the last response (and so its request),
+                # whose history is the hops before it.
+                response.history = history + response.history
                 raise TooManyRedirects(
                     f"more than {self.max_redirects} redirects, the last to {location!r} "
-                    f"from {out.url}"
+                    f"from {out.url}",
+                    response=response,
                 )
             history.extend(response.history)  # a 401 answered on this hop comes first
+            response.history = list(history)  # as requests: the hops before this one
             history.append(response)
             next_url = self._redirect_url(out.url, location)
             self._redirect_request(out, response.status_code)
@@ -1087,13 +1099,7 @@ class Session:
         method, url, headers, body = out.method, out.url, out.headers, out.body
         send_headers = headers
         if "cookie" not in headers:
-            if out.trusted:
-                cookie = self._cookies.cookie_header(url)
-                if out.extra_cookies is not None:
-                    more = out.extra_cookies.cookie_header(url)
-                    cookie = more if cookie is None else (f"{cookie}; {more}" if more else cookie)
-            else:
-                cookie = _site_cookie_header(self._cookies, url)
+            cookie = self._cookie_for(out, url)
             if cookie:
                 send_headers = headers.copy()
                 send_headers["Cookie"] = cookie
@@ -1158,10 +1164,27 @@ class Session:
                 _rewind_or_raise(body, "answer the authentication challenge")
                 retry_headers = send_headers.copy()
                 retry_headers["Authorization"] = retry_value
+                if "cookie" not in headers and response._raw.has_header(b"set-cookie"):
+                    # The retry is a new request (RFC 6265 section 5.4): it carries the
+                    # cookies the challenge set (httpbin's Digest checks one), as requests'.
+                    cookie = self._cookie_for(out, url)
+                    if cookie:
+                        retry_headers["Cookie"] = cookie
                 challenge = response
                 response = send(retry_headers)
                 response.history = [challenge]
         return response
+
+    def _cookie_for(self, out: _Outgoing, url: str) -> str | None:
+        """The ``Cookie`` value for a hop to ``url``: the jar's and the request's cookies,
+        or only the jar's cookies for the URL's own site once the chain left the origin."""
+        if not out.trusted:
+            return _site_cookie_header(self._cookies, url)
+        cookie = self._cookies.cookie_header(url)
+        if out.extra_cookies is not None:
+            more = out.extra_cookies.cookie_header(url)
+            cookie = more if cookie is None else (f"{cookie}; {more}" if more else cookie)
+        return cookie
 
     def _send_through(self, transport: Any, request: Request, body: RequestBody) -> Response:
         """Send through a transport other than the pool; wrap what it returns. The
@@ -1206,7 +1229,7 @@ class Session:
                     json, separators=(",", ":"), ensure_ascii=False, allow_nan=False
                 )
             except (TypeError, ValueError) as exc:
-                raise LocalProtocolError(f"json= cannot be serialised: {exc}") from exc
+                raise InvalidJSONError(f"json= cannot be serialised: {exc}") from exc
             return text.encode("utf-8"), "application/json"
         if files is not None:
             if data is not None and not isinstance(data, Mapping | list | tuple):
@@ -1353,7 +1376,7 @@ def _rewind_or_raise(body: RequestBody, why: str) -> None:
     request was built), or raise ``LocalProtocolError`` saying ``why`` a re-send was needed."""
     if body.rewind():
         return
-    raise LocalProtocolError(
+    raise UnrewindableBodyError(
         f"cannot {why}: the request body was a stream that has been sent already; "
         "pass bytes or a seekable file to allow re-sending it"
     )

@@ -487,3 +487,114 @@ def test_raw_is_at_its_end_once_the_body_was_read(
         streamed.close()
         late = s.get(server.url, stream=True)
         assert late.content == b"0123456789" and late.raw.read() == b""
+
+
+# -- the session: redirects, challenges, bodies and requests' error names ----------------------
+
+
+@BOTH
+def test_too_many_redirects_carries_the_last_response(
+    lib: types.ModuleType, make_server: MakeServer
+) -> None:
+    def loop(request: ReceivedRequest, side: ServerSide) -> Reply:
+        n = int(request.target.rsplit("/", 1)[1])
+        return Reply(302, [("Location", f"/r/{n + 1}")])
+
+    server = make_server(loop)
+    with lib.Session() as s:
+        s.max_redirects = 3
+        with pytest.raises(lib.exceptions.TooManyRedirects) as info:
+            s.get(server.url + "/r/0")
+    last = info.value.response
+    assert last is not None and last.status_code == 302
+    assert last.url.endswith("/r/3")
+    assert [r.url.rsplit("/", 1)[1] for r in last.history] == ["0", "1", "2"]
+    assert info.value.request is not None and info.value.request.url.endswith("/r/3")
+
+
+@BOTH
+def test_each_redirect_hop_lists_the_hops_before_it(
+    lib: types.ModuleType, make_server: MakeServer
+) -> None:
+    def hops(request: ReceivedRequest, side: ServerSide) -> Reply:
+        n = int(request.target.rsplit("/", 1)[1])
+        if n < 3:
+            return Reply(302, [("Location", f"/r/{n + 1}")])
+        return Reply(200, body=b"end")
+
+    server = make_server(hops)
+    with lib.Session() as s:
+        r = s.get(server.url + "/r/0")
+    assert [len(h.history) for h in r.history] == [0, 1, 2]
+
+
+@BOTH
+def test_a_challenge_that_sets_a_cookie_gets_it_back_on_the_retry(
+    lib: types.ModuleType, make_server: MakeServer
+) -> None:
+    """The answer to a 401 is a new request (RFC 6265 section 5.4): it carries the cookie
+    the challenge set, as httpbin's Digest endpoint requires."""
+
+    def app(request: ReceivedRequest, side: ServerSide) -> Reply:
+        if request.header("authorization") is None:
+            return Reply(
+                401,
+                [("WWW-Authenticate", 'Digest realm="r", nonce="abc", qop="auth"'),
+                 ("Set-Cookie", "fake=fake_value; Path=/")],
+            )  # fmt: skip
+        return Reply(200, body=(request.header("cookie") or "-").encode())
+
+    server = make_server(app)
+    with lib.Session() as s:
+        r = s.get(server.url + "/digest", auth=lib.auth.HTTPDigestAuth("u", "p"))
+    assert r.status_code == 200 and r.text == "fake=fake_value"
+
+
+class _SeekReturnsNone(io.RawIOBase):
+    """A file-like body whose seek() returns None, as some wrappers' do."""
+
+    def __init__(self, data: bytes) -> None:
+        self._inner = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        return self._inner.readinto(buffer)
+
+    def seek(self, offset: int, whence: int = 0) -> None:  # type: ignore[override]
+        self._inner.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._inner.tell()
+
+
+def test_a_file_whose_seek_returns_none_is_sent_whole(make_server: MakeServer) -> None:
+    server = make_server(echo)
+    with keepalive.Session() as s:
+        r = s.post(server.url + "/up", data=_SeekReturnsNone(b"x" * 1000))
+    sent = r.json()
+    assert sent["body"] == "x" * 1000
+    assert sent["headers"].get("content-length") == "1000"
+
+
+@BOTH
+def test_requests_error_names_for_json_proxies_and_unrewindable_bodies(
+    lib: types.ModuleType, make_server: MakeServer
+) -> None:
+    server = make_server(echo)
+    with lib.Session() as s:
+        with pytest.raises(lib.exceptions.InvalidJSONError):
+            s.post(server.url + "/j", json={"x": float("nan")})
+        with pytest.raises(lib.exceptions.InvalidProxyURL):
+            s.get(server.url + "/p", proxies={"http": "http:/proxy.test:3128"})
+    if lib is keepalive:  # requests raises it only on a redirect keeping the method
+        def challenge(request: ReceivedRequest, side: ServerSide) -> Reply:
+            if request.header("authorization") is None:
+                return Reply(401, [("WWW-Authenticate", 'Digest realm="r", nonce="n"')])
+            return Reply(200)
+
+        other = make_server(challenge)
+        with keepalive.Session() as s, pytest.raises(keepalive.exceptions.UnrewindableBodyError):
+            s.post(other.url + "/d", data=iter([b"a", b"b"]),
+                   auth=keepalive.DigestAuth("u", "p"))  # fmt: skip
