@@ -535,6 +535,14 @@ class Session:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.pool!r}>"
 
+    def __getstate__(self) -> Any:
+        # A session owns live sockets and a lock: a copy could not share them, and a
+        # pickle could not carry them (requests pickles its settings only).
+        raise InvalidArgumentType(
+            f"a {type(self).__name__} cannot be pickled or copied: it owns live connections; "
+            "make a new one with the same settings"
+        )
+
     # -- verbs ----------------------------------------------------------------------------------
 
     def get(

@@ -1056,3 +1056,51 @@ def test_mypy_strict_sees_every_keyword(tmp_path: Path) -> None:
     assert len(errors) == 2, result.stdout + result.stderr
     assert 'Unexpected keyword argument "tmeout"' in errors[0]
     assert 'Unexpected keyword argument "verfy"' in errors[1]
+
+
+def test_row_45_options_without_a_body_says_no_length(make_server: MakeServer) -> None:
+    server = make_server(echo_app)
+    with keepalive.Session() as s:
+        sent = s.options(server.url + "/o").json()
+        assert "content-length" not in sent["headers"]
+        posted = s.post(server.url + "/p").json()  # POST's content has a meaning: 0 is said
+        assert posted["headers"]["content-length"] == "0"
+
+
+def test_row_46_data_and_json_together_are_refused(make_server: MakeServer) -> None:
+    server = make_server(echo_app)
+    with keepalive.Session() as s:
+        with pytest.raises(ValueError, match="json= or data=") as info:
+            s.post(server.url + "/p", data={"a": "1"}, json={"b": 2})
+        assert isinstance(info.value, keepalive.KeepaliveError)
+    assert server.requests == []
+
+
+def test_row_47_idna_2003_hosts() -> None:
+    from keepalive.urls import ascii_host
+
+    assert ascii_host("straße.de") == "strasse.de"  # IDNA 2008 would keep the ß
+    assert ascii_host("bücher.example") == "xn--bcher-kva.example"
+
+
+def test_row_48_a_session_is_not_pickled() -> None:
+    import copy
+    import pickle
+
+    for make in (keepalive.Session, keepalive.AsyncSession):
+        session = make()
+        with pytest.raises(TypeError, match="cannot be pickled") as info:
+            pickle.dumps(session)
+        assert isinstance(info.value, keepalive.InvalidArgumentType)
+        with pytest.raises(keepalive.InvalidArgumentType):
+            copy.copy(session)
+        session.close() if isinstance(session, keepalive.Session) else asyncio.run(session.aclose())
+
+
+def test_row_49_a_missing_ca_file_is_a_tls_error(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.pem"
+    with (
+        keepalive.Session(verify=str(missing)) as s,
+        pytest.raises(keepalive.TLSError, match=r"missing\.pem"),
+    ):
+        s.get("https://127.0.0.1:9/")
