@@ -171,7 +171,7 @@ class ClientProtocol:
             _check_parts(method, target, pairs)  # raises, naming the bad part
             raise
         key = None
-        if body.stream is None and not data and len(_SHAPES) < _SHAPES_MAX:
+        if body.stream is None and not data:
             key = (method, self.host_header, *pairs)  # before Host and length are added
         if not has_host:
             pairs.insert(0, ("Host", self.host_header))
@@ -197,7 +197,7 @@ class ClientProtocol:
             )
         headers, cacheable = self._headers_for(method, target, pairs)
         if key is not None and cacheable:
-            _SHAPES[key] = headers
+            _remember(_SHAPES, _SHAPES_MAX, key, headers)
         return self._send_head(method, target, headers, pairs, body, expect)
 
     def _send_head(
@@ -516,9 +516,21 @@ _FRAMING = (b"content-length", b"transfer-encoding")
 
 # Whole request heads without a body, validated: by (method, Host, *fields as given) before
 # Host and Content-Length were added, the h11 ``Headers`` that went out. Only sets whose every
-# field may be cached (no credentials, no cookies) are kept; bounded like _FIELDS.
+# field may be cached (no credentials, no cookies) are kept; bounded like _FIELDS, oldest
+# forgotten first.
 _SHAPES: dict[tuple[Any, ...], _H11Headers] = {}
 _SHAPES_MAX = 256
+
+
+def _remember(cache: dict[Any, Any], limit: int, key: Any, value: Any) -> None:
+    """Add to a bounded cache, forgetting its oldest entry when full: a process that talks
+    to new hosts for a long time keeps caching the current ones."""
+    if len(cache) >= limit:
+        try:
+            del cache[next(iter(cache))]
+        except (StopIteration, KeyError, RuntimeError):  # another thread changed it meanwhile
+            pass
+    cache[key] = value
 
 
 def _validated(pairs: list[Any]) -> tuple[_H11Headers, bool]:
@@ -537,8 +549,7 @@ def _validated(pairs: list[Any]) -> tuple[_H11Headers, bool]:
         if item is None:
             item = _h11_validate([pair])._full_items[0]
             if type(pair) is tuple and pair[0].lower() not in _UNCACHED:
-                if len(fields) < _FIELDS_MAX:
-                    fields[pair] = item
+                _remember(fields, _FIELDS_MAX, pair, item)
             else:
                 cacheable = False
         if item[1] in _FRAMING:

@@ -1310,3 +1310,16 @@ def test_a_bad_field_is_refused_every_time_not_cached() -> None:
     with pytest.raises(keepalive.LocalProtocolError, match="0 bytes"):
         p.start_request("GET", "/", [("Content-Length", "5")], make_body(None))
     assert p.is_clean
+
+
+def test_the_shape_cache_keeps_caching_new_hosts_when_full() -> None:
+    from keepalive import _h1
+
+    pairs = [("X-Many", "hosts")]
+    for i in range(_h1._SHAPES_MAX + 10):
+        _frame(ClientProtocol(f"host{i}.test"), "GET", pairs)
+    assert len(_h1._SHAPES) <= _h1._SHAPES_MAX
+    last = ("GET", f"host{_h1._SHAPES_MAX + 9}.test", *pairs)
+    assert last in _h1._SHAPES, "a full cache must still take the newest shape"
+    assert ("GET", "host0.test", *pairs) not in _h1._SHAPES  # the oldest went first
+    assert len(_h1._FIELDS) <= _h1._FIELDS_MAX
