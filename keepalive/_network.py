@@ -169,15 +169,23 @@ def open_tcp(
     for family, kind, proto, _, address in infos:
         sock = socket.socket(family, kind, proto)
         try:
-            sock.settimeout(_time_left(deadline, where))
+            left = _time_left(deadline, where)
+            if _KERNEL_TIMEOUTS:
+                # A blocking connect is bounded by SO_SNDTIMEO on Linux (socket(7)): one
+                # syscall, where a Python timeout costs connect, poll and getsockopt.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(left))
+            else:
+                sock.settimeout(left)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # reuse rule 11
             if receive_buffer_size:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer_size)
             sock.connect(address)
         except BaseException as exc:
             sock.close()
-            if not isinstance(exc, OSError) or isinstance(exc, builtins.TimeoutError):
-                if isinstance(exc, builtins.TimeoutError):
+            # The kernel's timeout on a blocking connect is EINPROGRESS (BlockingIOError).
+            timed_out = isinstance(exc, builtins.TimeoutError | BlockingIOError)
+            if not isinstance(exc, OSError) or timed_out:
+                if timed_out:
                     raise ConnectTimeout(f"connecting to {where} timed out") from exc
                 raise
             last_error = exc
