@@ -92,16 +92,18 @@ def test_write_timeout_when_the_server_stops_reading(
     assert conn.is_closed
 
 
+def _slow_or_ok(req: ReceivedRequest, side: ServerSide) -> Reply:
+    """``ok``; for /slow, after 0.6 s."""
+    if req.target == "/slow":
+        time.sleep(0.6)
+    return Reply(body=b"ok")
+
+
 @pytest.mark.parametrize("tls", [False, True], ids=["tcp", "tls"])
 def test_a_changed_read_timeout_applies_to_the_next_request(
     tls: bool, make_server: MakeServer, client_ssl_context: ssl.SSLContext
 ) -> None:
-    def app(req: ReceivedRequest, side: ServerSide) -> Reply:
-        if req.target == "/slow":
-            time.sleep(0.6)
-        return Reply(body=b"ok")
-
-    server = make_server(app, tls=tls)
+    server = make_server(_slow_or_ok, tls=tls)
     kw: dict[str, object] = {"ssl_context": client_ssl_context} if tls else {}
     conn = HTTPConnection(server.host, server.port, scheme=server.scheme, **kw)  # type: ignore[arg-type]
     with conn.request("GET", "/slow", timeout=Timeout(read=5)) as r:
@@ -154,12 +156,7 @@ def test_async_timeouts_follow_each_wait(
 
     from keepalive import AsyncHTTPConnection
 
-    def app(req: ReceivedRequest, side: ServerSide) -> Reply:
-        if req.target == "/slow":
-            time.sleep(0.6)
-        return Reply(body=b"ok")
-
-    server = make_server(app, tls=tls)
+    server = make_server(_slow_or_ok, tls=tls)
     kw: dict[str, object] = {"ssl_context": client_ssl_context} if tls else {}
 
     async def main() -> None:

@@ -29,7 +29,7 @@ import pytest
 import thirdparty
 import trustme
 from conftest import MakeServer
-from testserver import ReceivedRequest, Reply, ServerSide, TestServer
+from testserver import ReceivedRequest, Reply, ServerSide, TestServer, json_echo_app
 
 import keepalive
 from keepalive import Request, Timeout, codes
@@ -60,17 +60,7 @@ def s() -> Iterator[keepalive.Session]:
         yield session
 
 
-def echo_app(request: ReceivedRequest, side: ServerSide) -> Reply:
-    """Answers with what it received: method, target, headers and body as JSON."""
-    body = json.dumps(
-        {
-            "method": request.method,
-            "target": request.target,
-            "headers": {n.lower(): v for n, v in request.headers},
-            "body": request.body.decode("latin-1"),
-        }
-    ).encode()
-    return Reply(200, [("Content-Type", "application/json")], body)
+echo_app = json_echo_app  # answers with what it received, as JSON
 
 
 # -- the table and its tests -------------------------------------------------------------------

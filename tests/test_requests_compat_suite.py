@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from conftest import MakeServer
-from testserver import ReceivedRequest, Reply, ServerSide
+from testserver import ReceivedRequest, Reply, ServerSide, json_echo_app
 
 import keepalive
 
@@ -38,17 +38,7 @@ def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name.lower(), raising=False)
 
 
-def echo(request: ReceivedRequest, side: ServerSide) -> Reply:
-    """Answers with the request it received, as JSON."""
-    body = json.dumps(
-        {
-            "method": request.method,
-            "target": request.target,
-            "headers": {n.lower(): v for n, v in request.headers},
-            "body": request.body.decode("latin-1"),
-        }
-    ).encode()
-    return Reply(200, [("Content-Type", "application/json")], body)
+echo = json_echo_app  # answers with the request it received, as JSON
 
 
 def as_bytes(body: Any) -> bytes | None:

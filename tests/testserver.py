@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
+import json
 import os
 import socket
 import ssl
@@ -493,6 +494,19 @@ def default_app(request: ReceivedRequest, side: ServerSide) -> Reply:
     """Echo: the body names the connection and request, plus the request body."""
     body = f"{request.method} {request.target} conn={request.connection}".encode()
     return Reply(200, [("Content-Type", "text/plain")], body + request.body)
+
+
+def json_echo_app(request: ReceivedRequest, side: ServerSide) -> Reply:
+    """Answers with what it received: method, target, headers and body as JSON."""
+    body = json.dumps(
+        {
+            "method": request.method,
+            "target": request.target,
+            "headers": {n.lower(): v for n, v in request.headers},
+            "body": request.body.decode("latin-1"),
+        }
+    ).encode()
+    return Reply(200, [("Content-Type", "application/json")], body)
 
 
 class TestServer(LoopbackServer):
