@@ -264,9 +264,15 @@ class SocketStream:
         CPU. A slow one is not held back: after ``GATHER_WINDOW`` whatever has arrived is
         returned, and only when nothing came within the read timeout is it a timeout.
         """
-        sock = self._socket(timeout)
+        sock = self._sock
+        if sock is None:
+            raise TransportError(f"the connection to {self.where} is closed")
         if gather and max_bytes > _GATHER_MIN and _RCVLOWAT and type(sock) is socket.socket:
+            # Straight to the gathering read, which sets its own (window) timeout: setting
+            # the read timeout first would cost two setsockopt calls per buffer.
             return self._gather(sock, max_bytes, timeout)
+        if timeout != self._rcv:
+            self._set_timeout(sock, timeout, False)
         if self._low_water != 1:
             self._set_low_water(sock, 1)
         try:
