@@ -80,7 +80,6 @@ _NESTED_WRITE = 64 * 1024  # plaintext encrypted per outer write: bounds the cop
 _KERNEL_TIMEOUTS = sys.platform.startswith("linux") and struct.calcsize("@ll") == 16
 _TIMEVAL = struct.Struct("@ll")  # struct timeval: time_t tv_sec, suseconds_t tv_usec
 _UNSET = -1.0  # a timeout slot whose socket setting is not known
-_WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
 def _timeval(timeout: float | None) -> bytes:
@@ -103,10 +102,10 @@ def translate(exc: BaseException, phase: str, where: str) -> KeepaliveError:
     """
     if isinstance(exc, KeepaliveError):
         return exc
-    if isinstance(exc, builtins.TimeoutError | socket.timeout):
-        return _TIMEOUTS[phase](f"{phase} timed out ({where})")
-    if phase != CONNECT and isinstance(exc, _WOULD_BLOCK):
-        # A blocking socket whose kernel timeout (SO_RCVTIMEO/SO_SNDTIMEO) ran out.
+    # EAGAIN on a blocking socket: its kernel timeout (SO_RCVTIMEO/SO_SNDTIMEO) ran out.
+    if isinstance(exc, builtins.TimeoutError | socket.timeout) or (
+        phase != CONNECT and isinstance(exc, BlockingIOError)
+    ):
         return _TIMEOUTS[phase](f"{phase} timed out ({where})")
     if isinstance(exc, ssl.SSLCertVerificationError):
         return TLSError(f"certificate verify failed for {where}: {exc.verify_message}")
