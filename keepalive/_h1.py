@@ -143,14 +143,16 @@ class ClientProtocol:
         the body with ``frame``/``end_body`` (``body_pending`` tells which).
         """
         data = body.data
+        key: tuple[Any, ...] | None = None
         if body.stream is None and not data:
             # Without a body the framed head depends on the method, the Host and the
             # caller's fields alone: a session repeating its request shape finds the
             # h11-validated head ready (see _SHAPES), without the scan below.
+            key = (method, self.host_header, *pairs)  # before Host and length are added
             try:
-                shape: Any = _SHAPES.get((method, self.host_header, *pairs))
+                shape: Any = _SHAPES.get(key)
             except TypeError:  # a field given as a list: unhashable, take the long way
-                shape = None
+                key = shape = None
             if shape is not None:
                 return self._send_head(method, target, shape, pairs, body, False)
         has_host = has_length = has_chunked = expect = False
@@ -170,9 +172,6 @@ class ClientProtocol:
         except (TypeError, ValueError, AttributeError):
             _check_parts(method, target, pairs)  # raises, naming the bad part
             raise
-        key = None
-        if body.stream is None and not data:
-            key = (method, self.host_header, *pairs)  # before Host and length are added
         if not has_host:
             pairs.insert(0, ("Host", self.host_header))
         if body.stream is None:
