@@ -1075,17 +1075,16 @@ class Session:
             # Every raise below comes after this close, so an error object the caller keeps
             # alive never holds a connection (a pool slot) busy.
             response.close()  # drains a small body: the connection goes back to the pool
-            if len(history) >= self.max_redirects:
-                # As requests: the error carries the last response (and so its request),
-                # whose history is the hops before it.
-                response.history = history + response.history
+            too_many = len(history) >= self.max_redirects
+            history.extend(response.history)  # a 401 answered on this hop comes first
+            response.history = list(history)  # as requests: the hops before this one
+            if too_many:
+                # As requests: the error carries the last response (and so its request).
                 raise TooManyRedirects(
                     f"more than {self.max_redirects} redirects, the last to {location!r} "
                     f"from {out.url}",
                     response=response,
                 )
-            history.extend(response.history)  # a 401 answered on this hop comes first
-            response.history = list(history)  # as requests: the hops before this one
             history.append(response)
             next_url = self._redirect_url(out.url, location)
             self._redirect_request(out, response.status_code)
