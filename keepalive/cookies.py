@@ -882,15 +882,26 @@ def morsel_to_cookie(morsel: http.cookies.Morsel[Any]) -> http.cookiejar.Cookie:
     """requests' helper: an ``http.cookies.Morsel`` as an ``http.cookiejar.Cookie`` (for
     ``jar.set_cookie``). ``max-age`` wins over ``expires`` (RFC 6265 section 5.3 step 3);
     a ``max-age`` that is not a number raises ``TypeError``, an ``expires`` that is not a
-    date string ``TypeError`` (not a str) or ``ValueError`` (not a date)."""
+    date string ``TypeError`` (not a str) or ``ValueError`` (not a date): keepalive's
+    ``InvalidArgumentType`` and ``InvalidArgument``, which are those built-ins."""
     expires: int | None = None
     if morsel["max-age"]:
         try:
             expires = int(time.time() + int(morsel["max-age"]))
         except ValueError as exc:
-            raise TypeError(f"max-age {morsel['max-age']!r} must be an integer") from exc
+            raise InvalidArgumentType(
+                f"max-age {morsel['max-age']!r} must be an integer"
+            ) from exc
     elif morsel["expires"]:
-        expires = calendar.timegm(time.strptime(morsel["expires"], _MORSEL_EXPIRES))
+        when = morsel["expires"]
+        if not isinstance(when, str):
+            raise InvalidArgumentType(f"expires {when!r} must be a date string")
+        try:
+            expires = calendar.timegm(time.strptime(when, _MORSEL_EXPIRES))
+        except ValueError as exc:
+            raise InvalidArgument(
+                f"expires {when!r} is not a date like 'Wed, 21-Oct-2026 07:28:00 GMT'"
+            ) from exc
     domain = morsel["domain"] or ""
     return http.cookiejar.Cookie(
         version=int(morsel["version"] or 0),

@@ -235,8 +235,11 @@ def test_morsel_to_cookie(lib: types.ModuleType) -> None:
         ({"expires": "woops"}, ValueError),
         ({"max_age": "woops"}, TypeError),
     ):
-        with pytest.raises(error):
+        with pytest.raises(error) as info:
             lib.cookies.morsel_to_cookie(morsel(**attributes))
+        if lib is keepalive:  # bad input is a keepalive error too, naming the attribute
+            assert isinstance(info.value, keepalive.KeepaliveError)
+            assert next(iter(attributes)).replace("_", "-") in str(info.value)
 
 
 # -- a response built by hand, and response conveniences --------------------------------------
