@@ -143,7 +143,7 @@ class ClientProtocol:
         the body with ``frame``/``end_body`` (``body_pending`` tells which).
         """
         data = body.data
-        key: tuple[Any, ...] | None = None
+        key: tuple[Any, ...] | None
         if body.stream is None and not data:
             # Without a body the framed head depends on the method, the Host and the
             # caller's fields alone: a session repeating its request shape finds the
@@ -155,6 +155,8 @@ class ClientProtocol:
                 key = shape = None
             if shape is not None:
                 return self._send_head(method, target, shape, pairs, body, False)
+        else:
+            key = None
         has_host = has_length = has_chunked = expect = False
         declared: Any = None
         try:
