@@ -534,6 +534,24 @@ def _remember(cache: dict[Any, Any], limit: int, key: Any, value: Any) -> None:
     cache[key] = value
 
 
+class _Fields(_H11Headers):
+    """h11's validated ``Headers`` that also iterate fast.
+
+    ``h11.Request`` walks its fields once (counting ``Host``) through ``Sequence.__iter__``,
+    a Python-level ``__getitem__`` call per field; a head from ``_SHAPES`` is walked on
+    every request, so its ``(name, value)`` pairs are made once, here.
+    """
+
+    __slots__ = ("_pairs",)
+
+    def __init__(self, full_items: list[tuple[bytes, bytes, bytes]]) -> None:
+        super().__init__(full_items)
+        self._pairs = [(name, value) for _, name, value in full_items]
+
+    def __iter__(self) -> Any:
+        return iter(self._pairs)
+
+
 def _validated(pairs: list[Any]) -> tuple[_H11Headers, bool]:
     """``pairs`` as h11's validated ``Headers``, each field checked by h11 once per process,
     and whether every field was one that may be cached.
@@ -558,4 +576,4 @@ def _validated(pairs: list[Any]) -> tuple[_H11Headers, bool]:
         items.append(item)
     if framing > 1:
         return _h11_validate(pairs), False
-    return _H11Headers(items), cacheable
+    return _Fields(items), cacheable

@@ -85,6 +85,19 @@ _UNSET = -1.0  # a timeout slot whose socket setting is not known
 def _timeval(timeout: float | None) -> bytes:
     """``timeout`` as a kernel timeval; zero means "no limit" to the kernel, so a zero or
     negative time is one microsecond (the caller found time left, however little)."""
+    packed = _TIMEVALS.get(timeout)
+    if packed is None:
+        packed = _pack_timeval(timeout)
+        if len(_TIMEVALS) >= 64:  # the phase timeouts repeat; deadline remainders do not
+            _TIMEVALS.clear()
+        _TIMEVALS[timeout] = packed
+    return packed
+
+
+_TIMEVALS: dict[float | None, bytes] = {}
+
+
+def _pack_timeval(timeout: float | None) -> bytes:
     if timeout is None or timeout >= 1e9:
         return _TIMEVAL.pack(0, 0)
     seconds = int(timeout)
@@ -160,7 +173,10 @@ def open_tcp(
     where = f"{host}:{port}"
     t0 = time.perf_counter()
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        # An ASCII name goes as bytes: CPython encodes a str host with the pure-Python
+        # "idna" codec on every call, and URLs reach here already IDNA-encoded (urls.py).
+        name: str | bytes = host.encode("ascii") if host.isascii() else host
+        infos = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
         raise translate(exc, CONNECT, where) from exc
     t1 = time.perf_counter()
@@ -172,7 +188,7 @@ def open_tcp(
             if _KERNEL_TIMEOUTS:
                 # A blocking connect is bounded by SO_SNDTIMEO on Linux (socket(7)): one
                 # syscall, where a Python timeout costs connect, poll and getsockopt.
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(left))
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _pack_timeval(left))
             else:
                 sock.settimeout(left)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # reuse rule 11

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from typing import IO, Any, Union
 
 from .exceptions import InvalidArgumentType, LocalProtocolError
+from .models import Headers
 
 __all__ = [
     "IDEMPOTENT_METHODS",
@@ -44,6 +45,10 @@ def header_pairs(headers: Any) -> list[Any]:
     """
     if headers is None:
         return []
+    if type(headers) is list:  # the connection's and the pool's own callers
+        return headers.copy()
+    if type(headers) is Headers:
+        return headers.multi_items()  # already a new list
     multi = getattr(headers, "multi_items", None)
     if multi is not None:
         return list(multi())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Union
 
 from .exceptions import InvalidArgument, InvalidArgumentType, InvalidHeaderType
@@ -33,6 +34,9 @@ def _field(name: str | bytes, value: str | bytes) -> tuple[str, str]:
             f"header {text!r}: value {value!r} must be str or bytes, not {type(value).__name__}"
         )
     return text, value if isinstance(value, str) else value.decode("latin-1")
+
+
+_KEY = itemgetter(0)  # a field's lower-case name in Headers._items
 
 
 class Headers(MutableMapping[str, str]):
@@ -118,6 +122,9 @@ class Headers(MutableMapping[str, str]):
             n, v = _field(name, value)
         key = n.lower()
         items = self._items
+        if key not in map(_KEY, items):  # a new name (the common case): scanned in C
+            items.append((key, n, v))
+            return
         for i, item in enumerate(items):
             if item[0] == key:
                 rest = [it for it in items[i + 1 :] if it[0] != key]
@@ -135,11 +142,8 @@ class Headers(MutableMapping[str, str]):
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        key = name.lower()
-        for item in self._items:  # noqa: SIM110 - a plain loop: this runs on every request
-            if item[0] == key:
-                return True
-        return False
+        # Runs on every session request ("cookie" in headers): the scan stays in C.
+        return name.lower() in map(_KEY, self._items)
 
     def __iter__(self) -> Iterator[str]:
         seen: set[str] = set()

@@ -658,3 +658,18 @@ def test_max_countdown_continues_under_timeout_only_hints(make_server: MakeServe
     assert conn.is_reusable
     conn.request("GET", "/").read()  # none left
     assert conn.is_closed and "max" in conn.close_reason
+
+
+def test_host_names_resolve_as_ascii_and_non_ascii_fails_clearly(make_server: MakeServer) -> None:
+    """ASCII names go to getaddrinfo as bytes (no per-call IDNA codec); a name that is not
+    ASCII still fails as a keepalive error naming the host, never a UnicodeError."""
+    server = make_server()
+    for host in ("localhost", "LOCALHOST", "127.0.0.1"):
+        conn = HTTPConnection(host, server.port)
+        with conn.request("GET", "/") as resp:
+            assert resp.status_code == 200 and resp.read().startswith(b"GET /")
+        conn.close()
+    conn = HTTPConnection("bücher.invalid", server.port, timeout=5)
+    with pytest.raises(keepalive.ConnectError, match=r"bücher\.invalid"):
+        conn.request("GET", "/")
+    conn.close()

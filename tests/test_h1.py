@@ -1323,3 +1323,19 @@ def test_the_shape_cache_keeps_caching_new_hosts_when_full() -> None:
     assert last in _h1._SHAPES, "a full cache must still take the newest shape"
     assert ("GET", "host0.test", *pairs) not in _h1._SHAPES  # the oldest went first
     assert len(_h1._FIELDS) <= _h1._FIELDS_MAX
+
+
+def test_validated_fields_iterate_as_h11_headers_do() -> None:
+    """The validated fields iterate fast (``_Fields``), and must iterate exactly as h11's own
+    ``Headers``: h11 counts ``Host`` fields through that iteration."""
+    from keepalive import _h1
+
+    pairs = [("Host", "a.test"), ("X-One", "1"), ("x-two", "2")]
+    fields, _ = _h1._validated(list(pairs))
+    plain = h11.Request(method="GET", target="/", headers=list(pairs)).headers
+    assert list(fields) == list(plain) == [(b"host", b"a.test"), (b"x-one", b"1"), (b"x-two", b"2")]
+    assert fields == plain and fields.raw_items() == plain.raw_items()
+    for twice in ([("Host", "a.test"), ("host", "b.test")], [("Host", "a.test"), ("X", "1")] * 2):
+        for _ in range(2):  # refused every time, never cached
+            with pytest.raises(keepalive.LocalProtocolError, match="multiple Host"):
+                proto().start_request("GET", "/", list(twice), make_body(None))

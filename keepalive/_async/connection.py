@@ -32,6 +32,7 @@ import ssl
 import threading
 import time
 from collections.abc import AsyncIterator
+from operator import itemgetter
 from typing import Any, Protocol
 
 from .. import tls
@@ -76,6 +77,7 @@ DRAIN_TIMEOUT = 1.0  # and the longest it spends on that remainder in all, in se
 EXPECT_CONTINUE_WAIT = 1.0  # RFC 9110 section 10.1.1: do not wait forever for a 100
 EARLY_RESPONSE_WAIT = 1.0  # after a failed upload, how long to look for the server's answer
 DIRECT_READ_SIZE = 256 * 1024  # bytes asked of the socket per read past h11
+_LOWER_NAME = itemgetter(1)  # of h11's (name as sent, lower-case name, value)
 
 
 class _ReceiveBuffer(threading.local):
@@ -867,10 +869,7 @@ class AsyncRawResponse:
 
     def has_header(self, name: bytes) -> bool:
         """Whether the head has a field named ``name`` (lower-case bytes); no parsing."""
-        for item in self._items:  # noqa: SIM110 - no generator on the hot path
-            if item[1] == name:
-                return True
-        return False
+        return name in map(_LOWER_NAME, self._items)  # the scan stays in C
 
     @property
     def is_complete(self) -> bool:
