@@ -56,6 +56,8 @@ BODY_METHODS: frozenset[str | bytes] = frozenset(
 )
 
 _VERSIONS = {b"1.1": "HTTP/1.1", b"1.0": "HTTP/1.0"}
+# h11's events are frozen: one end-of-message (without trailers) serves every request.
+_END_OF_MESSAGE = h11.EndOfMessage()
 
 
 class _Marker:
@@ -278,7 +280,7 @@ class ClientProtocol:
 
     def end_body(self) -> bytes:
         try:
-            return self._h11.send(h11.EndOfMessage()) or b""
+            return self._h11.send(_END_OF_MESSAGE) or b""
         except h11.LocalProtocolError as exc:
             raise LocalProtocolError(f"request body does not match its framing: {exc}") from exc
 
