@@ -156,7 +156,8 @@ class ClientProtocol:
             except TypeError:  # a field given as a list: unhashable, take the long way
                 key = shape = None
             if shape is not None:
-                return self._send_head(method, target, shape, pairs, body, False)
+                events = shape.events if type(target) is str or type(target) is bytes else None
+                return self._send_head(method, target, shape, pairs, body, False, events)
         else:
             key = None
         has_host = has_length = has_chunked = expect = False
@@ -199,9 +200,12 @@ class ClientProtocol:
                 else ("Transfer-Encoding", "chunked")
             )
         headers, cacheable = self._headers_for(method, target, pairs)
-        if key is not None and cacheable:
+        events = None
+        if key is not None and cacheable and isinstance(headers, _Fields):
             _remember(_SHAPES, _SHAPES_MAX, key, headers)
-        return self._send_head(method, target, headers, pairs, body, expect)
+            if type(target) is str or type(target) is bytes:
+                events = headers.events
+        return self._send_head(method, target, headers, pairs, body, expect, events)
 
     def _send_head(
         self,
@@ -211,10 +215,16 @@ class ClientProtocol:
         pairs: list[Any],
         body: RequestBody,
         expect: bool,
+        events: dict[str | bytes, h11.Request] | None,
     ) -> bytes:
+        """Frame the head; ``events`` are the shape's requests already validated, by target."""
         h = self._h11
         try:
-            event = h11.Request(method=method, target=target, headers=headers)
+            event = None if events is None else events.get(target)
+            if event is None:
+                event = h11.Request(method=method, target=target, headers=headers)
+                if events is not None:
+                    _remember(events, _EVENTS_MAX, target, event)
             head = h.send(event)
         except h11.LocalProtocolError as exc:
             raise LocalProtocolError(f"illegal request for {self.where}: {exc}") from exc
@@ -521,8 +531,9 @@ _FRAMING = (b"content-length", b"transfer-encoding")
 # Host and Content-Length were added, the h11 ``Headers`` that went out. Only sets whose every
 # field may be cached (no credentials, no cookies) are kept; bounded like _FIELDS, oldest
 # forgotten first.
-_SHAPES: dict[tuple[Any, ...], _H11Headers] = {}
+_SHAPES: dict[tuple[Any, ...], _Fields] = {}
 _SHAPES_MAX = 256
+_EVENTS_MAX = 32  # request targets remembered per shape
 
 
 def _remember(cache: dict[Any, Any], limit: int, key: Any, value: Any) -> None:
@@ -544,11 +555,16 @@ class _Fields(_H11Headers):
     every request, so its ``(name, value)`` pairs are made once, here.
     """
 
-    __slots__ = ("_pairs",)
+    __slots__ = ("_pairs", "events")
 
     def __init__(self, full_items: list[tuple[bytes, bytes, bytes]]) -> None:
         super().__init__(full_items)
         self._pairs = [(name, value) for _, name, value in full_items]
+        # Once this head is in _SHAPES: the h11 requests made with it, by target. h11's
+        # events are frozen, so a repeated request (a poll, a health check) reuses its
+        # validated request line instead of checking method and target again; bounded
+        # like every cache here, per shape.
+        self.events: dict[str | bytes, h11.Request] = {}
 
     def __iter__(self) -> Any:
         return iter(self._pairs)

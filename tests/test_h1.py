@@ -1339,3 +1339,30 @@ def test_validated_fields_iterate_as_h11_headers_do() -> None:
         for _ in range(2):  # refused every time, never cached
             with pytest.raises(keepalive.LocalProtocolError, match="multiple Host"):
                 proto().start_request("GET", "/", list(twice), make_body(None))
+
+
+def test_a_repeated_request_reuses_its_validated_event_per_target() -> None:
+    """A cached shape remembers its h11 requests by target: a repeat frames the same bytes
+    from the same frozen event; another target gets its own; a bad target is refused
+    every time and never remembered; the memory per shape is bounded."""
+    from keepalive import _h1
+
+    pairs = [("X-Event-Cache", "1")]
+    first = _frame(proto(), "GET", pairs)
+    shape = _h1._SHAPES[("GET", HOST, *pairs)]
+    assert "/x" in shape.events
+    event = shape.events["/x"]
+    assert _frame(proto(), "GET", pairs) == first and shape.events["/x"] is event
+    other = proto().start_request("GET", "/other?q=1", list(pairs), make_body(None))
+    assert other.startswith(b"GET /other?q=1 HTTP/1.1\r\n")
+    assert shape.events["/other?q=1"].target == b"/other?q=1" and shape.events["/x"] is event
+    for _ in range(2):
+        with pytest.raises(keepalive.LocalProtocolError, match="target"):
+            proto().start_request("GET", "/bad target", list(pairs), make_body(None))
+    assert "/bad target" not in shape.events
+    for i in range(_h1._EVENTS_MAX + 5):
+        proto().start_request("GET", f"/n{i}", list(pairs), make_body(None))
+    assert len(shape.events) <= _h1._EVENTS_MAX
+    assert f"/n{_h1._EVENTS_MAX + 4}" in shape.events  # the newest is kept
+    # A bytes target and a str target are separate entries, framed alike.
+    assert proto().start_request("GET", b"/x", list(pairs), make_body(None)) == first
