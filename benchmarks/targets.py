@@ -63,17 +63,8 @@ def evaluate_targets(scenarios: list[Scenario]) -> list[Target]:
 
     # -- reused GET: CPU per request against the minimal h11 loop ----------------------------
     reused = _find(scenarios, "reused")
-    h11 = reused.row("h11", path="/small", variant="") if reused else None
     floor = reused.floor(path="/small") if reused else None
-    for key, limit in REUSED_CPU_X_H11.items():
-        goal = f"{key}: reused GET CPU/request \u2264 {limit:.2f}\u00d7 the h11 loop's"
-        row = reused.row(key, path="/small", variant="") if reused else None
-        if not (_usable(row) and _usable(h11)):
-            add(goal, _why(row if not _usable(row) else h11), None)
-            continue
-        assert row is not None and h11 is not None
-        cpu = row.ratio_to(h11, "cpu")
-        add(goal, f"CPU {_x(cpu)} (wall {_x(row.ratio_to(h11, 'median'))})", cpu <= limit)
+    targets += _h11_ratios(reused, REUSED_CPU_X_H11, "reused GET", "")
 
     session = reused.row("keepalive.Session", path="/small", variant="") if reused else None
     goal = f"Session: reused GET wall \u2264 {SESSION_WALL_X_FLOOR:.1f}\u00d7 the raw floor's"
@@ -106,19 +97,18 @@ def evaluate_targets(scenarios: list[Scenario]) -> list[Target]:
         add(goal, _why(session), None)
 
     # -- new connection per request ----------------------------------------------------------
-    new = _find(scenarios, "new")
-    h11_new = new.row("h11", path="/small", variant="") if new else None
-    for key in ("keepalive.Session", "keepalive.ConnectionPool", "keepalive.HTTPConnection"):
-        goal = (f"{key}: new connection (HTTP) CPU/request \u2264 {NEW_CPU_X_H11:.1f}\u00d7 the "
-                f"h11 loop's")
-        row = new.row(key, path="/small", variant="") if new else None
-        if not (_usable(row) and _usable(h11_new)):
-            add(goal, _why(row if not _usable(row) else h11_new), None)
-            continue
-        assert row is not None and h11_new is not None
-        cpu = row.ratio_to(h11_new, "cpu")
-        add(goal, f"CPU {_x(cpu)} (wall {_x(row.ratio_to(h11_new, 'median'))})",
-            cpu <= NEW_CPU_X_H11)
+    new_limits = dict.fromkeys(
+        ("keepalive.Session", "keepalive.ConnectionPool", "keepalive.HTTPConnection"),
+        NEW_CPU_X_H11)
+    targets += _h11_ratios(_find(scenarios, "new"), new_limits, "new connection (HTTP)", "")
+
+    # -- HTTPS: the same ratios over TLS (the h11 loop over the same TLS context) -------------
+    targets += _h11_ratios(_find(scenarios, "tls-reused"), REUSED_CPU_X_H11, "reused GET (HTTPS)",
+                           "")
+    # keepalive resumes TLS sessions here and the loop does not: the ratio counts that saving.
+    targets += _h11_ratios(
+        _find(scenarios, "tls-new"), new_limits, "new connection (HTTPS, resuming)", ""
+    )
 
     # -- TLS resumption (a count, not a time) ------------------------------------------------
     tls_new = _find(scenarios, "tls-new")
@@ -192,6 +182,25 @@ def evaluate_targets(scenarios: list[Scenario]) -> list[Target]:
 
     targets += _async_targets(scenarios)
     return targets
+
+
+def _h11_ratios(
+    scenario: Scenario | None, limits: dict[str, float], what: str, variant: str
+) -> list[Target]:
+    """CPU per request of each keepalive layer over the minimal h11 loop's, same rounds."""
+    out: list[Target] = []
+    h11 = scenario.row("h11", path="/small", variant=variant) if scenario else None
+    for key, limit in limits.items():
+        goal = f"{key}: {what} CPU/request \u2264 {limit:.2f}\u00d7 the h11 loop's"
+        row = scenario.row(key, path="/small", variant=variant) if scenario else None
+        if not (_usable(row) and _usable(h11)):
+            out.append(Target(goal, _why(row if not _usable(row) else h11), None))
+            continue
+        assert row is not None and h11 is not None
+        cpu = row.ratio_to(h11, "cpu")
+        out.append(Target(goal, f"CPU {_x(cpu)} (wall {_x(row.ratio_to(h11, 'median'))})",
+                          cpu <= limit))
+    return out
 
 
 def _async_targets(scenarios: list[Scenario]) -> list[Target]:
