@@ -370,7 +370,11 @@ class ClientProtocol:
             elif name == b"transfer-encoding":
                 chunked = True  # RFC 9112 section 6.3: it overrides any Content-Length
             elif name == b"connection":
-                if any(t.strip().lower() == b"close" for t in value.split(b",")):
+                # A token list (RFC 9110 section 7.6.1); a lone "close" needs no split.
+                lowered = value.lower()
+                if lowered == b"close" or (
+                    b"close" in lowered and b"close" in [t.strip() for t in lowered.split(b",")]
+                ):
                     self._their_close = True
             elif name == b"keep-alive":
                 for part in value.split(b","):

@@ -123,15 +123,19 @@ class Headers(MutableMapping[str, str]):
             n, v = _field(name, value)
         key = n.lower()
         items = self._items
-        if key not in map(_KEY, items):  # a new name (the common case): scanned in C
+        # The names are scanned in C: a new name is appended; a name present once (a
+        # session default overridden per request) is replaced where it stands.
+        keys = list(map(_KEY, items))
+        count = keys.count(key)
+        if count == 0:
             items.append((key, n, v))
             return
-        for i, item in enumerate(items):
-            if item[0] == key:
-                rest = [it for it in items[i + 1 :] if it[0] != key]
-                self._items = [*items[:i], (key, n, v), *rest]
-                return
-        items.append((key, n, v))
+        i = keys.index(key)
+        if count == 1:
+            items[i] = (key, n, v)
+            return
+        rest = [it for it in items[i + 1 :] if it[0] != key]
+        self._items = [*items[:i], (key, n, v), *rest]
 
     def __delitem__(self, name: str) -> None:
         key = name.lower()

@@ -1366,3 +1366,26 @@ def test_a_repeated_request_reuses_its_validated_event_per_target() -> None:
     assert f"/n{_h1._EVENTS_MAX + 4}" in shape.events  # the newest is kept
     # A bytes target and a str target are separate entries, framed alike.
     assert proto().start_request("GET", b"/x", list(pairs), make_body(None)) == first
+
+
+@pytest.mark.parametrize(
+    ("value", "close"),
+    [
+        (b"close", True),
+        (b"Close", True),
+        (b"keep-alive, close", True),
+        (b" upgrade ,CLOSE ", True),
+        (b"keep-alive", False),
+        (b"closed", False),
+        (b"x-close, keep-alive", False),
+    ],
+)
+def test_connection_close_is_read_as_a_token(value: bytes, close: bool) -> None:
+    """``Connection`` is a token list (RFC 9110 section 7.6.1): "close" anywhere in it, in any
+    case, asks to close; a token merely containing "close" does not. The hint decides reuse
+    after a body read past h11, where h11's own state is not consulted."""
+    p = proto()
+    p.start_request("GET", "/", [], make_body(None))
+    p.receive_data(b"HTTP/1.1 200 OK\r\nConnection: " + value + b"\r\nContent-Length: 2\r\n\r\n")
+    assert final_head(p, Feed([])).status_code == 200
+    assert p._their_close is close

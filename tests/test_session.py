@@ -547,3 +547,17 @@ def test_environment_never_overrides_explicit_verify(
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", os.devnull)
     with keepalive.Session(verify=ca_path) as s:
         assert s.get(tls_server.url).status_code == 200
+
+
+def test_headers_setitem_keeps_place_and_drops_repeats() -> None:
+    h = keepalive.Headers([("A", "1"), ("Connection", "keep-alive"), ("B", "2")])
+    h["connection"] = "close"  # present once: replaced where it stands, its new spelling kept
+    assert h.multi_items() == [("A", "1"), ("connection", "close"), ("B", "2")]
+    h["C"] = "3"  # new: appended
+    assert list(h) == ["A", "connection", "B", "C"]
+    h.add("a", "again")
+    h["A"] = "only"  # present twice: the first place is kept, the repeat goes
+    assert h.multi_items() == [("A", "only"), ("connection", "close"), ("B", "2"), ("C", "3")]
+    copy = h.copy()
+    copy["b"] = "changed"
+    assert h["B"] == "2" and copy["B"] == "changed"  # a copy never shares its fields
