@@ -1,7 +1,8 @@
 """``--publish``: the full results to ``docs/performance.md``, a short summary to the README.
 
 ``docs/performance.md`` is rewritten whole: how the figures are taken and how to read them,
-how to reproduce them, then every table and plot of the run. The README keeps only a short
+how to reproduce them, the bytecode breakdown of a reused GET (counted at publishing), then
+every table and plot of the run. The README keeps only a short
 summary (a few same-run ratios, the targets met, one plot and a link), written between its
 ``<!-- performance:start -->`` and ``<!-- performance:end -->`` markers; nothing outside the
 markers is touched. The run's plots are copied to ``benchmarks/img/``, which both link to.
@@ -92,7 +93,8 @@ h11, each keepalive module, and the rest, for the minimal h11 loop, `HTTPConnect
 `ConnectionPool` and `Session`. Unlike CPU time, the count is the same on every run, so it shows
 what a change saved and which layer a missed CPU target is spent in: the h11 column is work
 every h11-based client does (a `Session` sends four more header fields than the loop, which
-h11 frames and scans), the keepalive columns are what this library adds on top.
+h11 frames and scans), the keepalive columns are what this library adds on top. Counted when
+this page was published, with what each reused-GET target leaves for it:
 
 ## Reproduce
 
@@ -151,10 +153,21 @@ def _versions(data: dict[str, Any]) -> str:
     return ", ".join(shown)
 
 
+def _breakdown() -> str:
+    """The bytecode breakdown and the target budgets, measured now (a few seconds)."""
+    from .breakdown import REQUESTS, budgets, measure, table
+    from .targets import REUSED_CPU_X_H11
+
+    results = measure(REQUESTS)
+    return table(results, REQUESTS) + "\n" + budgets(results, REQUESTS, REUSED_CPU_X_H11)
+
+
 def write_doc(data: dict[str, Any], tables: list[Table], images: list[str],
-              header_line: str) -> str:
+              header_line: str, breakdown: str = "") -> str:
     """Rewrite docs/performance.md with every table and plot of this run."""
-    lines = [INTRO, "## Latest results\n", _run_line(data, header_line) + "\n",
+    head, sep, tail = INTRO.partition("## Reproduce")
+    intro = head + (breakdown + "\n" if breakdown else "") + sep + tail
+    lines = [intro, "## Latest results\n", _run_line(data, header_line) + "\n",
              f"Peers: {_versions(data)}.\n"]
     targets = [t for t in tables if t.scenario == "targets"]
     if targets:
@@ -252,7 +265,7 @@ def publish(data: dict[str, Any], tables: list[Table], targets: list[Target],
             ) -> list[str]:
     """Write docs/performance.md and the README summary; copy the plots. Returns the paths."""
     images = _copy_plots(out_dir)
-    doc = write_doc(data, tables, images, header_line)
+    doc = write_doc(data, tables, images, header_line, _breakdown())
     readme = write_readme(summary(scenarios or [], targets, data, images, header_line))
     return [doc, readme] + [os.path.join(IMG_DIR, f"{n}.png") for n in images]
 
