@@ -13,9 +13,11 @@ the blocking driver (``connection.py``) and any other driver share every decisio
   (h11 bounds only a head that is still incomplete).
 * **Hints**: ``Connection: close``, HTTP/1.0, and ``Keep-Alive: timeout=, max=`` (RFC 2068
   section 19.7.1.1, sent by Apache and nginx) are read once from the head.
-* **The body**: pieces come from h11, except that a large ``Content-Length`` remainder may be
-  read by the driver straight into its own buffers (``direct_budget``), one copy instead of
-  three; h11 never sees those bytes, so the next cycle starts from a fresh h11 state.
+* **The body**: a ``Content-Length`` body is the next that many bytes (RFC 9112 section 6.2):
+  once h11 has parsed and checked the head, what it holds past the head is taken from it and
+  the rest is read by the driver straight from the socket (``direct_budget``), one copy
+  instead of three and no h11 events per piece. h11 never sees those bytes, so the next cycle
+  starts from a fresh h11 state. Chunked and close-delimited bodies come from h11.
 * **The verdict**: when the body ends, ``verdict`` says whether the connection may carry
   another cycle and, if not, why (docs/design.md, reuse rule 1).
 
@@ -47,7 +49,6 @@ __all__ = [
 MAX_HEAD_SIZE = 64 * 1024  # a larger response head is refused (docs/design.md, security)
 MAX_INTERIM = 32  # interim (1xx) heads accepted before the final one
 SMALL_BODY = 64 * 1024  # bodies up to this size go out in the same write as the head
-DIRECT_READ_MIN = 256 * 1024  # a Content-Length remainder this large may bypass h11
 
 # Methods whose content has a defined meaning: without a body they still say
 # "Content-Length: 0" (RFC 9110 section 8.6). Both spellings, as callers give either.
@@ -92,12 +93,14 @@ class ClientProtocol:
     """One HTTP/1.1 client connection's protocol state, cycle after cycle."""
 
     __slots__ = (
+        "_buffered",
         "_direct",
         "_eof",
         "_fed",
         "_h11",
         "_interim",
         "_max_head",
+        "_stray",
         "_their_close",
         "body_left",
         "expect_continue",
@@ -131,6 +134,8 @@ class ClientProtocol:
         self._interim = 0
         self._eof = False  # the peer ended its side of the stream
         self._direct = False  # the body is being read past h11
+        self._buffered = b""  # body bytes h11 held past the head, not yet returned
+        self._stray = False  # bytes followed the body in the same read
         self._their_close = False  # the head asked to close (or is HTTP/1.0)
 
     # -- the request ------------------------------------------------------------------------
@@ -303,6 +308,11 @@ class ClientProtocol:
             self._fed += len(data)
         else:
             self._eof = True
+        if self._direct:
+            # A Content-Length body past h11 (next_head): kept here, copied (the driver's
+            # buffer is reused). A driver normally reads such a body with direct_budget.
+            self._buffered += data
+            return
         self._h11.receive_data(data)  # type: ignore[arg-type]  # any bytes-like is fine
 
     def next_head(self) -> Any:
@@ -357,6 +367,11 @@ class ClientProtocol:
         # RFC 9110 sections 9.3.2, 15.3.5, 15.4.5: no body, whatever Content-Length says.
         self.no_body = self.method == b"HEAD" or event.status_code in (204, 304)
         self._read_hints(items)
+        if self.body_left and self.method != b"CONNECT":
+            # RFC 9112 section 6.2: the body is the next body_left bytes. h11 has parsed the
+            # head and checked the length; the body is taken past it (see direct_budget).
+            self._direct = True
+            self._buffered = h.trailing_data[0]
         return ResponseHead(event.status_code, event.reason, event.http_version, items)
 
     def _read_hints(self, items: list[tuple[bytes, bytes, bytes]]) -> None:
@@ -393,6 +408,25 @@ class ClientProtocol:
 
     def next_body(self) -> Any:
         """The next body piece (bytes-like), ``NEED_DATA``, or ``END``."""
+        if self._direct:
+            left: int = self.body_left  # type: ignore[assignment]  # known when direct
+            piece = self._buffered
+            if piece:
+                self._buffered = b""
+                if len(piece) > left:
+                    # Bytes past the end of the response answer nothing we sent (RFC 9112
+                    # section 9.3): the stream is out of step; the verdict retires it.
+                    self._stray = True
+                    piece = piece[:left]
+                self.body_left = left - len(piece)
+                return piece
+            if left <= 0:
+                return END
+            if self._eof:
+                raise RemoteProtocolError(
+                    f"{self.where} closed the connection before the end of the body"
+                )
+            return NEED_DATA
         try:
             event: Any = self._h11.next_event()
         except h11.RemoteProtocolError as exc:
@@ -418,22 +452,19 @@ class ClientProtocol:
         raise RemoteProtocolError(f"{self.where} sent {cls.__name__} inside a body")
 
     def direct_budget(self) -> int:
-        """Bytes the driver may read straight from the socket as body (0: use h11).
+        """Bytes the driver may read straight from the socket as body (0: feed h11).
 
-        Called after ``next_body`` said ``NEED_DATA``: h11's buffer is then empty, so a
-        large ``Content-Length`` remainder can be read past it.
+        Called after ``next_body`` said ``NEED_DATA``: what remains of a ``Content-Length``
+        body, whose bytes never go through h11.
         """
-        if self._direct:
+        if self._direct and not self._buffered:
             return self.body_left or 0
-        left = self.body_left
-        if left is not None and left >= DIRECT_READ_MIN:
-            self._direct = True
-            return left
         return 0
 
     @property
     def reading_direct(self) -> bool:
-        return self._direct
+        """The rest of the body is read from the socket (nothing of it is held here)."""
+        return self._direct and not self._buffered
 
     def direct_received(self, n: int) -> bool:
         """``n`` body bytes were read past h11; True when the body is complete."""
@@ -461,6 +492,8 @@ class ClientProtocol:
             # head tells whether the server will close.
             if self._their_close:
                 return "the server asked to close (Connection: close or HTTP/1.0)"
+            if self._stray or self._buffered:
+                return "stray bytes after the response"
         else:
             if h.their_state is not h11.DONE:
                 return "the server asked to close (Connection: close or HTTP/1.0)"

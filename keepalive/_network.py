@@ -364,6 +364,8 @@ class SocketStream:
             return True
         if isinstance(sock, ssl.SSLSocket) and sock.pending():
             return True
+        if self._low_water != 1:
+            self._set_low_water(sock, 1)  # see has_peer_closed
         try:
             if _HAS_POLL:
                 poller = self._poll()
@@ -392,6 +394,10 @@ class SocketStream:
         sock = self._sock
         if sock is None:
             return True
+        if self._low_water != 1:
+            # A gathering read left SO_RCVLOWAT raised; poll() would then not report a few
+            # stray bytes (socket(7)), only the end of the stream.
+            self._set_low_water(sock, 1)
         try:
             if _HAS_POLL:
                 ready = bool(self._poll().poll(0))

@@ -21,7 +21,6 @@ import pytest
 import keepalive
 from keepalive._h1 import (
     CONTINUE,
-    DIRECT_READ_MIN,
     END,
     MAX_HEAD_SIZE,
     MAX_INTERIM,
@@ -34,6 +33,7 @@ from keepalive._request import RequestBody, make_body
 
 HOST = "example.test:8080"
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+BIG = 256 * 1024  # a body larger than any one read
 
 
 def proto() -> ClientProtocol:
@@ -960,7 +960,8 @@ def test_bodiless_responses_end_at_once(method: str, wire: bytes) -> None:
 
 
 def _direct(p: ClientProtocol, wire: bytes, first: int) -> tuple[bytes, Feed]:
-    """Read a response head and ``first`` body bytes through h11; the rest stays unfed."""
+    """Read a response head and the ``first`` body bytes that came with it; the rest stays
+    unfed (a driver reads it with ``direct_budget``)."""
     p.start_request("GET", "/", [], make_body(None))
     cut = wire.index(b"\r\n\r\n") + 4 + first
     feed = Feed([wire[:cut], wire[cut:]], eof=False)
@@ -976,16 +977,16 @@ def _direct(p: ClientProtocol, wire: bytes, first: int) -> tuple[bytes, Feed]:
     raise AssertionError("h11 never ran out of body bytes")
 
 
-def test_large_content_length_remainder_is_read_directly() -> None:
-    size = DIRECT_READ_MIN + 5000
+def test_content_length_remainder_is_read_directly() -> None:
+    size = BIG + 5000
     payload = random.Random(3).randbytes(size)
     p = proto()
-    through_h11, feed = _direct(
+    with_head, feed = _direct(
         p, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size + payload, 1000
     )
-    assert through_h11 == payload[:1000]
+    assert with_head == payload[:1000]
     assert p.body_left == size - 1000
-    assert not p.reading_direct
+    assert p.reading_direct  # nothing of the body is held: the rest comes from the socket
     budget = p.direct_budget()
     assert budget == size - 1000
     assert p.reading_direct
@@ -997,7 +998,7 @@ def test_large_content_length_remainder_is_read_directly() -> None:
     rest = feed.take(p.direct_budget())
     assert p.direct_received(len(rest)) is True
     assert p.body_left == 0
-    assert through_h11 + first + rest == payload
+    assert with_head + first + rest == payload
     assert p.verdict() is None
     # h11 never saw those bytes: the next cycle starts afresh and works.
     p.start_next_cycle()
@@ -1007,21 +1008,67 @@ def test_large_content_length_remainder_is_read_directly() -> None:
     assert (head.status_code, body, verdict) == (200, b"ok", None)
 
 
-def test_small_remainder_is_not_read_directly() -> None:
-    size = DIRECT_READ_MIN + 999
+@pytest.mark.parametrize("how", SPLITS)
+def test_a_content_length_body_never_goes_through_h11(how: str | int) -> None:
+    """Whatever the segmentation, a Content-Length body comes back byte for byte without
+    h11 body events, whether the driver reads the rest itself (``direct_budget``) or feeds it
+    with ``receive_data``; the next cycle starts from a fresh h11 state."""
+    payload = random.Random(7).randbytes(999)
+    wire = b"HTTP/1.1 200 OK\r\nContent-Length: 999\r\n\r\n" + payload
+    for driver in ("direct", "fed"):
+        p = proto()
+        p.start_request("GET", "/", [], make_body(None))
+        feed = Feed(split(wire, how), eof=False)
+        assert isinstance(final_head(p, feed), ResponseHead)
+        assert p.reading_direct or p.next_body() is not NEED_DATA  # held bytes come first
+        p = proto()
+        p.start_request("GET", "/", [], make_body(None))
+        feed = Feed(split(wire, how), eof=False)
+        assert isinstance(final_head(p, feed), ResponseHead)
+        got = bytearray()
+        for _ in range(2 * feed.bound):
+            piece = p.next_body()
+            if piece is END:
+                break
+            if piece is NEED_DATA:
+                if driver == "direct":
+                    budget = p.direct_budget()
+                    assert budget == p.body_left > 0
+                    chunk = feed.take(min(budget, 100))
+                    assert p.direct_received(len(chunk)) is (len(chunk) == budget)
+                    got += chunk
+                else:
+                    feed.more(p)
+                continue
+            got += piece
+        assert bytes(got) == payload
+        assert p.body_left == 0 and p.verdict() is None
+        p.start_next_cycle()
+        assert cycle(p, OK)[1:] == (b"ok", None)
+
+
+@pytest.mark.parametrize(
+    "extra", [b"X", b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"], ids=["byte", "response"]
+)
+@pytest.mark.parametrize("how", ["whole", 1, 5])
+def test_bytes_after_a_content_length_body_retire_the_connection(
+    extra: bytes, how: str | int
+) -> None:
+    """More than Content-Length bytes in the stream answer nothing we sent (RFC 9112 section
+    9.3): the body is cut at its length and the connection is not reused."""
     p = proto()
-    _, feed = _direct(
-        p, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size + b"x" * size, 1000
-    )
-    assert p.body_left == DIRECT_READ_MIN - 1
-    assert p.direct_budget() == 0
-    assert not p.reading_direct
-    assert read_body(p, feed) == b"x" * (size - 1000)
-    assert p.verdict() is None
+    p.start_request("GET", "/", [], make_body(None))
+    feed = Feed(split(OK + extra, how), eof=False)
+    assert final_head(p, feed).status_code == 200
+    assert read_body(p, feed) == b"ok"
+    while feed.pos < len(feed.pieces):  # a driver would see the stray bytes eventually
+        feed.more(p)
+    verdict = p.verdict()
+    assert verdict is not None and "stray bytes" in verdict
 
 
 def test_chunked_body_is_never_read_directly() -> None:
-    size = 2 * DIRECT_READ_MIN
+    size = 2 * BIG
     p = proto()
     wire = (
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n" % size
@@ -1038,7 +1085,7 @@ def test_chunked_body_is_never_read_directly() -> None:
 
 
 def test_end_of_stream_during_a_direct_read() -> None:
-    size = DIRECT_READ_MIN
+    size = BIG
     p = proto()
     _direct(p, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size + b"d" * size, 0)
     assert p.direct_budget() == size
@@ -1049,7 +1096,7 @@ def test_end_of_stream_during_a_direct_read() -> None:
 
 
 def test_direct_read_with_connection_close_retires() -> None:
-    size = DIRECT_READ_MIN
+    size = BIG
     p = proto()
     wire = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % size
     _direct(p, wire + b"d" * size, 0)

@@ -176,9 +176,45 @@ def test_async_timeouts_follow_each_wait(
         await conn2.aclose()
         loop = asyncio.get_running_loop()
         live = [
-            h for h in loop._scheduled  # type: ignore[attr-defined]
+            h
+            for h in loop._scheduled  # type: ignore[attr-defined]
             if not h.cancelled() and getattr(h._callback, "__name__", "") == "_on_timer"
         ]
         assert live == [], f"timers left after the streams closed: {live}"
 
     asyncio.run(asyncio.wait_for(main(), 30))
+
+
+def test_the_idle_probe_sees_a_stray_byte_after_a_gathering_read() -> None:
+    """A large body is read with a raised SO_RCVLOWAT (one wake-up per buffer); poll() then
+    reports readability only once that many bytes wait. The idle probe must still see a
+    single stray byte (reuse rule 4), so it lowers the mark first."""
+    from keepalive._network import SocketStream
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(listener.getsockname()[:2], timeout=5)
+    server, _ = listener.accept()
+    stream = SocketStream(client, "test")
+    try:
+        client.settimeout(None)
+        body = b"b" * (3 * 256 * 1024)
+        sender = threading.Thread(target=server.sendall, args=(body,))
+        sender.start()
+        got = 0
+        for _ in range(1000):
+            if got == len(body):
+                break
+            got += len(stream.read(min(len(body) - got, 256 * 1024), 5.0, gather=True))
+        sender.join(5)
+        assert got == len(body)
+        assert not stream.has_peer_closed()  # nothing more has been sent yet
+        server.sendall(b"X")
+        deadline = time.monotonic() + 5
+        while not stream.has_peer_closed():
+            assert time.monotonic() < deadline, "the idle probe never saw the stray byte"
+            time.sleep(0.01)
+        assert stream.wait_readable(0)
+    finally:
+        stream.close()
+        server.close()
+        listener.close()

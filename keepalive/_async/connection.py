@@ -673,8 +673,8 @@ class AsyncHTTPConnection:
             raise
 
     async def _read_direct(self) -> bytes | None:
-        """A large Content-Length remainder, read straight from the socket: one copy
-        instead of three (into h11's buffer, out of it, into bytes)."""
+        """A Content-Length remainder, read straight from the socket: one copy instead of
+        three (into h11's buffer, out of it, into bytes)."""
         proto = self._proto
         left = proto.body_left or 0
         if left <= 0:
