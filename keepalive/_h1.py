@@ -100,7 +100,6 @@ class ClientProtocol:
         "_h11",
         "_interim",
         "_max_head",
-        "_stray",
         "_their_close",
         "body_left",
         "expect_continue",
@@ -134,8 +133,8 @@ class ClientProtocol:
         self._interim = 0
         self._eof = False  # the peer ended its side of the stream
         self._direct = False  # the body is being read past h11
-        self._buffered = b""  # body bytes h11 held past the head, not yet returned
-        self._stray = False  # bytes followed the body in the same read
+        # Direct body bytes held and not yet returned; after the body, stray bytes.
+        self._buffered = b""
         self._their_close = False  # the head asked to close (or is HTTP/1.0)
 
     # -- the request ------------------------------------------------------------------------
@@ -410,18 +409,19 @@ class ClientProtocol:
         """The next body piece (bytes-like), ``NEED_DATA``, or ``END``."""
         if self._direct:
             left: int = self.body_left  # type: ignore[assignment]  # known when direct
-            piece = self._buffered
-            if piece:
-                self._buffered = b""
-                if len(piece) > left:
-                    # Bytes past the end of the response answer nothing we sent (RFC 9112
-                    # section 9.3): the stream is out of step; the verdict retires it.
-                    self._stray = True
-                    piece = piece[:left]
-                self.body_left = left - len(piece)
-                return piece
             if left <= 0:
                 return END
+            piece = self._buffered
+            if piece:
+                if len(piece) > left:
+                    # Bytes past the end of the response answer nothing we sent (RFC 9112
+                    # section 9.3): they stay held, and the verdict retires the connection.
+                    self._buffered = piece[left:]
+                    piece = piece[:left]
+                else:
+                    self._buffered = b""
+                self.body_left = left - len(piece)
+                return piece
             if self._eof:
                 raise RemoteProtocolError(
                     f"{self.where} closed the connection before the end of the body"
@@ -492,7 +492,7 @@ class ClientProtocol:
             # head tells whether the server will close.
             if self._their_close:
                 return "the server asked to close (Connection: close or HTTP/1.0)"
-            if self._stray or self._buffered:
+            if self._buffered:
                 return "stray bytes after the response"
         else:
             if h.their_state is not h11.DONE:
